@@ -1,0 +1,332 @@
+"""The command line: parse options, build one RunConfig, call the pipeline.
+
+    ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu
+    ncvqvae tokenizer --dataset GunPoint --preset cpu --out runs/gp
+    ncvqvae prior --run runs/gp
+    ncvqvae sample --run runs/gp --n 500 --per-class 10 --out samples.npy
+    ncvqvae evaluate --run runs/gp
+    ncvqvae compare runs/a runs/b
+    ncvqvae datasets
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ncvqvae.errors import NcvqvaeError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="NC-VQVAE: train a time-series tokenizer and generator, sample, and evaluate.",
+    pretty_exceptions_enable=False,
+)
+
+
+class Preset(str, Enum):
+    cpu = "cpu"
+    paper = "paper"
+
+
+class SSL(str, Enum):
+    none = "none"
+    barlowtwins = "barlowtwins"
+    vicreg = "vicreg"
+    vibcreg = "vibcreg"
+
+
+class Augment(str, Enum):
+    warp = "warp"
+    slice = "slice"
+    gauss = "gauss"
+
+
+DatasetOpt = Annotated[str, typer.Option(help="UCR/aeon dataset name, e.g. GunPoint")]
+DataDirOpt = Annotated[
+    Optional[Path],
+    typer.Option(help="folder in UCR 2018 layout (default: $NCVQVAE_DATA, else aeon's copies)"),
+]
+PresetOpt = Annotated[Preset, typer.Option(help="cpu: minutes on 2 cores; paper: the reference")]
+SSLOpt = Annotated[SSL, typer.Option(help="self-supervised branch; none = the baseline")]
+AugmentOpt = Annotated[Augment, typer.Option(help="augmentation set of the SSL view")]
+OutOpt = Annotated[Optional[Path], typer.Option(help="run folder (default: runs/<dataset>-<ssl>-seed<seed>)")]
+ConfigOpt = Annotated[Optional[Path], typer.Option(help="YAML config; CLI options override it")]
+
+
+def _fail(err: Exception) -> None:
+    typer.echo(f"error: {err}", err=True)
+    raise typer.Exit(code=2)
+
+
+def _setup_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _build_config(
+    *,
+    config_file: Path | None,
+    preset: Preset,
+    dataset: str | None = None,
+    data_dir: Path | None = None,
+    ssl: SSL | None = None,
+    augment: Augment | None = None,
+    seed: int | None = None,
+    stage1_epochs: int | None = None,
+    stage2_epochs: int | None = None,
+    batch_size: int | None = None,
+    resample: int | None = None,
+    devices: int | None = None,
+    strategy: str | None = None,
+    num_nodes: int | None = None,
+    accelerator: str | None = None,
+):  # noqa: ANN202 - RunConfig, imported lazily to keep `--help` fast
+    from ncvqvae.config import load_config, preset as make_preset
+
+    config = load_config(config_file) if config_file else make_preset(preset.value)
+    stage1 = {"epochs": stage1_epochs, "batch_size": batch_size}
+    if stage1_epochs is not None:
+        stage1["max_steps"] = None  # an explicit epoch count replaces the preset's step cap
+    stage2 = {"epochs": stage2_epochs}
+    if stage2_epochs is not None:
+        stage2["max_steps"] = None
+    return config.override(
+        data={"dataset": dataset, "data_dir": None if data_dir is None else str(data_dir), "resample": resample},
+        ssl={"method": None if ssl is None else ssl.value, "augment": None if augment is None else augment.value},
+        stage1=stage1 if any(v is not None for v in stage1.values()) else None,
+        stage2=stage2 if stage2_epochs is not None else None,
+        trainer={"devices": devices, "strategy": strategy, "num_nodes": num_nodes, "accelerator": accelerator},
+        seed=seed,
+    )
+
+
+def _default_out(config) -> Path:  # noqa: ANN001
+    return Path("runs") / f"{config.data.dataset}-{config.ssl.method}-seed{config.seed}"
+
+
+@app.command()
+def datasets(data_dir: DataDirOpt = None) -> None:
+    """List the datasets available, and where each comes from."""
+    from ncvqvae.data.sources import available_datasets
+
+    try:
+        found = available_datasets(data_dir)
+    except NcvqvaeError as err:
+        _fail(err)
+    for loc in found:
+        typer.echo(f"{loc.name:28s} {loc.source:6s} {loc.train.parent}")
+
+
+@app.command()
+def tokenizer(
+    dataset: DatasetOpt = "GunPoint",
+    data_dir: DataDirOpt = None,
+    preset: PresetOpt = Preset.cpu,
+    ssl: SSLOpt = SSL.none,
+    augment: AugmentOpt = Augment.warp,
+    epochs: Annotated[Optional[int], typer.Option(help="stage-1 epochs (overrides the preset)")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="stage-1 batch size")] = None,
+    seed: int = 0,
+    resample: Annotated[Optional[int], typer.Option(help="resample series to this length")] = None,
+    out: OutOpt = None,
+    config: ConfigOpt = None,
+    overwrite: Annotated[bool, typer.Option(help="move an existing run folder to a backup")] = False,
+    devices: Annotated[Optional[int], typer.Option(help="devices per node")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto or ddp")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(help="nodes for DDP")] = None,
+    accelerator: Annotated[Optional[str], typer.Option(help="auto, cpu or gpu")] = None,
+) -> None:
+    """Train the stage-1 tokenizer (with or without the SSL branch) and score its tokens."""
+    _setup_logging()
+    try:
+        from ncvqvae.pipeline import open_run, run_tokenizer_stage
+
+        cfg = _build_config(
+            config_file=config, preset=preset, dataset=dataset, data_dir=data_dir, ssl=ssl,
+            augment=augment, seed=seed, stage1_epochs=epochs, batch_size=batch_size,
+            resample=resample, devices=devices, strategy=strategy, num_nodes=num_nodes,
+            accelerator=accelerator,
+        )
+        ctx = open_run(cfg, out or _default_out(cfg), overwrite=overwrite)
+        run_tokenizer_stage(ctx)
+        _print_metrics(ctx.folder.read_metrics(), ("tokenizer", "timing"))
+        typer.echo(f"run folder: {ctx.folder.path}")
+    except NcvqvaeError as err:
+        _fail(err)
+
+
+@app.command()
+def prior(
+    run: Annotated[Path, typer.Option(help="run folder holding a trained tokenizer")],
+    epochs: Annotated[Optional[int], typer.Option(help="stage-2 epochs (overrides the preset)")] = None,
+    preset: Annotated[Optional[Preset], typer.Option(help="take stage 2's budget from this preset")] = None,
+) -> None:
+    """Train the stage-2 MaskGIT prior on the tokens of the run's tokenizer."""
+    _setup_logging()
+    try:
+        from ncvqvae.config import preset as make_preset
+        from ncvqvae.generator import load_tokenizer
+        from ncvqvae.pipeline import open_run, run_prior_stage
+        from ncvqvae.run_folder import RunFolder
+
+        folder = RunFolder(run)
+        cfg = folder.read_config()
+        if preset is not None:
+            cfg = cfg.override(stage2=vars(make_preset(preset.value).stage2))
+        if epochs is not None:
+            cfg = cfg.override(stage2={"epochs": epochs, "max_steps": None})
+        if cfg != folder.read_config():
+            from ncvqvae.config import save_config
+
+            save_config(cfg, folder.config_path)
+        ctx = open_run(cfg, run)
+        tokenizer_model, _ = load_tokenizer(folder.tokenizer_path)
+        run_prior_stage(ctx, tokenizer_model)
+        _print_metrics(ctx.folder.read_metrics(), ("prior", "timing"))
+    except NcvqvaeError as err:
+        _fail(err)
+
+
+@app.command()
+def sample(
+    run: Annotated[Path, typer.Option(help="run folder with a trained prior")],
+    out: Annotated[Path, typer.Option(help="output file: .npy (with a _labels.npy beside it) or .csv")],
+    n: Annotated[int, typer.Option(help="number of samples (per class with --per-class)")] = 500,
+    class_: Annotated[Optional[int], typer.Option("--class", help="sample this class only")] = None,
+    per_class: Annotated[Optional[int], typer.Option(help="this many samples of every class")] = None,
+    guidance: Annotated[float, typer.Option(help="classifier-free guidance scale w")] = 1.0,
+    seed: int = 0,
+) -> None:
+    """Generate series in the data's own units."""
+    try:
+        import numpy as np
+
+        from ncvqvae.errors import ConfigError
+        from ncvqvae.generator import load_run
+
+        model = load_run(run)
+        if per_class is not None:
+            if per_class <= 0:
+                raise ConfigError(f"--per-class must be positive, got {per_class}")
+            labels = np.repeat(np.arange(len(model.class_names)), per_class)
+            x = model.sample(len(labels), class_label=labels, guidance=guidance, seed=seed)
+        else:
+            labels = None if class_ is None else np.full(n, class_)
+            x = model.sample(n, class_label=class_, guidance=guidance, seed=seed)
+        _write_samples(out, x, labels)
+        typer.echo(f"wrote {len(x)} series of shape {x.shape[1:]} to {out}")
+    except NcvqvaeError as err:
+        _fail(err)
+
+
+def _write_samples(out: Path, x, labels) -> None:  # noqa: ANN001
+    import numpy as np
+
+    from ncvqvae.errors import ConfigError
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x)
+        if labels is not None:
+            np.save(out.with_name(out.stem + "_labels.npy"), labels)
+    elif out.suffix == ".csv":
+        flat = x.reshape(len(x), -1)
+        label_col = np.full((len(x), 1), -1) if labels is None else labels[:, None]
+        np.savetxt(out, np.hstack([label_col, flat]), delimiter=",", fmt="%.6g",
+                   header="label (-1: unconditional), then values (channels concatenated)")
+    else:
+        raise ConfigError(f"--out must end in .npy or .csv, got {out.name}")
+
+
+@app.command("run")
+def run_command(
+    dataset: DatasetOpt = "GunPoint",
+    data_dir: DataDirOpt = None,
+    ssl: SSLOpt = SSL.barlowtwins,
+    augment: AugmentOpt = Augment.warp,
+    preset: PresetOpt = Preset.cpu,
+    seed: int = 0,
+    out: OutOpt = None,
+    config: ConfigOpt = None,
+    resample: Annotated[Optional[int], typer.Option(help="resample series to this length")] = None,
+    overwrite: Annotated[bool, typer.Option(help="move an existing run folder to a backup")] = False,
+    devices: Annotated[Optional[int], typer.Option(help="devices per node")] = None,
+    strategy: Annotated[Optional[str], typer.Option(help="auto or ddp")] = None,
+    num_nodes: Annotated[Optional[int], typer.Option(help="nodes for DDP")] = None,
+    accelerator: Annotated[Optional[str], typer.Option(help="auto, cpu or gpu")] = None,
+) -> None:
+    """Everything: evaluator, tokenizer, prior, sampling, metrics and the HTML report."""
+    _setup_logging()
+    try:
+        from ncvqvae.pipeline import run_all
+
+        cfg = _build_config(
+            config_file=config, preset=preset, dataset=dataset, data_dir=data_dir, ssl=ssl,
+            augment=augment, seed=seed, resample=resample, devices=devices, strategy=strategy,
+            num_nodes=num_nodes, accelerator=accelerator,
+        )
+        folder = out or _default_out(cfg)
+        metrics = run_all(cfg, folder, overwrite=overwrite)
+        _print_metrics(metrics, ("evaluator", "tokenizer", "prior", "generation", "timing"))
+        typer.echo(f"report: {Path(folder) / 'report.html'}")
+    except NcvqvaeError as err:
+        _fail(err)
+
+
+@app.command()
+def evaluate(run: Annotated[Path, typer.Option(help="a run folder with a trained prior")]) -> None:
+    """Re-sample and re-evaluate a finished run, and rewrite its report."""
+    _setup_logging()
+    try:
+        from ncvqvae.generator import load_run
+        from ncvqvae.pipeline import (
+            open_run,
+            run_evaluator_stage,
+            run_generation_stage,
+            run_report_stage,
+        )
+        from ncvqvae.run_folder import RunFolder
+
+        cfg = RunFolder(run).read_config()
+        model = load_run(run)
+        ctx = open_run(cfg, run)
+        evaluator = run_evaluator_stage(ctx)
+        samples = run_generation_stage(ctx, model, evaluator, force=True)
+        run_report_stage(ctx, model, evaluator, samples)
+        _print_metrics(ctx.folder.read_metrics(), ("evaluator", "generation"))
+    except NcvqvaeError as err:
+        _fail(err)
+
+
+@app.command()
+def compare(runs: Annotated[list[Path], typer.Argument(help="run folders to put side by side")]) -> None:
+    """Print the headline metrics of several runs as one Markdown table."""
+    try:
+        from ncvqvae.evaluation.compare import compare_runs
+
+        typer.echo(compare_runs(runs))
+    except NcvqvaeError as err:
+        _fail(err)
+
+
+def _print_metrics(metrics: dict, sections: tuple[str, ...]) -> None:
+    shown = {k: metrics[k] for k in sections if k in metrics}
+    typer.echo(json.dumps(shown, indent=2))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONWARNINGS", "ignore")
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""The end-to-end run: which stage happens in which order, and where its results go.
+
+evaluator FCN -> stage 1 tokenizer -> stage 2 prior -> sampling and metrics -> report.
+A stage whose export is already in the run folder is loaded instead of retrained, and a
+stage interrupted mid-training resumes from its last checkpoint, so re-running the same
+command after a crash finishes the run instead of starting it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ncvqvae.config import RunConfig
+from ncvqvae.data.dataset import TimeSeriesDataset
+from ncvqvae.data.sources import load_dataset
+from ncvqvae.data.standardize import Standardizer
+from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
+from ncvqvae.evaluation.fcn import extract_features
+from ncvqvae.evaluation.generation import GenerationSamples, draw_samples, evaluate_samples
+from ncvqvae.evaluation.plots import (
+    plot_codebook_usage,
+    plot_feature_embedding,
+    plot_samples_per_class,
+    plot_token_tsne,
+    plot_training_curves,
+)
+from ncvqvae.evaluation.report import write_report
+from ncvqvae.evaluation.tokens import (
+    code_usage,
+    encode_split,
+    fit_linear_probes,
+    fraction_used,
+    perplexity,
+)
+from ncvqvae.generator import TrainedModel, load_prior, load_tokenizer
+from ncvqvae.prior.sampling import sample_tokens
+from ncvqvae.run_folder import RunFolder
+from ncvqvae.tokenizer.model import VQTokenizer
+from ncvqvae.training.fit import fit_prior, fit_tokenizer, tokenize_series
+
+log = logging.getLogger("ncvqvae")
+
+STAGES = ("evaluator", "tokenizer", "prior", "generation", "report")
+
+
+@dataclass
+class RunContext:
+    """What every stage of one run shares."""
+
+    config: RunConfig
+    folder: RunFolder
+    data: TimeSeriesDataset
+    standardizer: Standardizer
+
+    @property
+    def x_train(self) -> np.ndarray:
+        return self.standardizer.transform(self.data.x_train)
+
+    @property
+    def x_test(self) -> np.ndarray:
+        return self.standardizer.transform(self.data.x_test)
+
+
+def load_data(config: RunConfig) -> TimeSeriesDataset:
+    return load_dataset(config.data.dataset, config.data.data_dir, resample=config.data.resample)
+
+
+def open_run(
+    config: RunConfig,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    data: TimeSeriesDataset | None = None,
+) -> RunContext:
+    """Check the data first (a bad file must fail before anything is written), then
+    create or continue the run folder."""
+    data = data if data is not None else load_data(config)
+    standardizer = Standardizer.fit(data.x_train)
+    folder = RunFolder(out)
+    folder.prepare(config, overwrite=overwrite)
+    folder.update_metrics(
+        {"dataset": data.name, "ssl": config.ssl.method, "augment": config.ssl.augment, "seed": config.seed}
+    )
+    return RunContext(config, folder, data, standardizer)
+
+
+def run_tokenizer_stage(ctx: RunContext) -> VQTokenizer:
+    """Train (or load) the tokenizer and record its metrics."""
+    if ctx.folder.tokenizer_path.exists():
+        log.info("tokenizer already trained in %s; loading it", ctx.folder.path)
+        return load_tokenizer(ctx.folder.tokenizer_path)[0]
+    start = time.perf_counter()
+    tokenizer = fit_tokenizer(ctx.config, ctx.data, ctx.standardizer, ctx.folder.path)
+    elapsed = time.perf_counter() - start
+    ctx.folder.update_metrics(
+        {"tokenizer": tokenizer_metrics(tokenizer, ctx), "timing": {"tokenizer_s": elapsed}}
+    )
+    return tokenizer
+
+
+def tokenizer_metrics(tokenizer: VQTokenizer, ctx: RunContext) -> dict[str, Any]:
+    """Test reconstruction MSE, codebook use on the whole train split, linear probes."""
+    train = encode_split(tokenizer, ctx.x_train)
+    test = encode_split(tokenizer, ctx.x_test)
+    usage = code_usage(train.tokens, tokenizer.config.codebook_size)
+    metrics: dict[str, Any] = {
+        "recon_mse": test.recon_mse,
+        "recon_mse_train": train.recon_mse,
+        "perplexity": perplexity(usage),
+        "codebook_usage": fraction_used(usage),
+        "n_tokens": tokenizer.n_tokens,
+        "grid": list(tokenizer.grid_shape),
+    }
+    if ctx.data.labelled:
+        metrics["probe"] = fit_linear_probes(
+            train.pooled, ctx.data.y_train, test.pooled, ctx.data.y_test
+        )
+    return metrics
+
+
+def run_prior_stage(ctx: RunContext, tokenizer: VQTokenizer) -> TrainedModel:
+    """Train (or load) the prior; record masked accuracy and the token-usage KL."""
+    if ctx.folder.prior_path.exists():
+        log.info("prior already trained in %s; loading it", ctx.folder.path)
+        prior = load_prior(ctx.folder.prior_path, tokenizer)
+        return _trained_model(ctx, tokenizer, prior)
+    start = time.perf_counter()
+    prior = fit_prior(ctx.config, ctx.data, ctx.standardizer, tokenizer, ctx.folder.path)
+    elapsed = time.perf_counter() - start
+    model = _trained_model(ctx, tokenizer, prior)
+    ctx.folder.update_metrics({"prior": prior_metrics(model, ctx), "timing": {"prior_s": elapsed}})
+    return model
+
+
+def _trained_model(ctx: RunContext, tokenizer: VQTokenizer, prior: Any) -> TrainedModel:
+    return TrainedModel(
+        tokenizer=tokenizer,
+        prior=prior,
+        standardizer=ctx.standardizer,
+        class_names=ctx.data.class_names,
+        sampling_steps=ctx.config.prior.sampling_steps,
+        gumbel_temperature=ctx.config.prior.gumbel_temperature,
+    )
+
+
+def prior_metrics(model: TrainedModel, ctx: RunContext) -> dict[str, float]:
+    """Validation loss and masked accuracy (test tokens, fixed masks), the majority-code
+    baseline the accuracy should beat, and KL(real || generated) of code usage."""
+    from ncvqvae.prior.masking import mask_tokens
+
+    codebook_size = model.tokenizer.config.codebook_size
+    tokens_train = tokenize_series(model.tokenizer, ctx.x_train)
+    tokens_test = tokenize_series(model.tokenizer, ctx.x_test)
+    y_test = (
+        torch.from_numpy(ctx.data.y_test)
+        if ctx.data.labelled
+        else torch.full((len(tokens_test),), model.prior.null_class)
+    )
+    generator = torch.Generator().manual_seed(12345)
+    with torch.inference_mode():
+        losses, correct, total = [], 0, 0
+        for i in range(0, len(tokens_test), 512):
+            tok, lab = tokens_test[i : i + 512], y_test[i : i + 512]
+            masked, mask = mask_tokens(tok, model.prior.mask_id, generator=generator)
+            logits = model.prior(masked, lab)
+            losses.append(torch.nn.functional.cross_entropy(logits[mask], tok[mask], reduction="sum"))
+            correct += int((logits[mask].argmax(-1) == tok[mask]).sum())
+            total += int(mask.sum())
+    tokens_generated = sample_tokens(
+        model.prior,
+        max(len(tokens_train), 256),
+        steps=model.sampling_steps,
+        temperature=model.gumbel_temperature,
+        generator=torch.Generator().manual_seed(ctx.config.seed),
+    )
+    real_usage = code_usage(tokens_train.numpy(), codebook_size)
+    fake_usage = code_usage(tokens_generated.numpy(), codebook_size)
+    return {
+        "val_loss": float(sum(losses) / total),
+        "val_masked_acc": correct / total,
+        "majority_code_freq": float(real_usage.max()),
+        "token_kl": kl_divergence(real_usage, fake_usage),
+    }
+
+
+def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-6) -> float:
+    """KL(p || q) of two histograms, smoothed so an unused code does not make it infinite."""
+    p = (p + eps) / (p + eps).sum()
+    q = (q + eps) / (q + eps).sum()
+    return float((p * np.log(p / q)).sum())
+
+
+def run_evaluator_stage(ctx: RunContext) -> Evaluator | None:
+    """The cached evaluator FCN of this dataset (trained on first use); None if unlabelled."""
+    if not ctx.data.labelled:
+        return None
+    start = time.perf_counter()
+    evaluator = get_evaluator(
+        ctx.data.name,
+        ctx.x_train,
+        ctx.data.y_train,
+        ctx.x_test,
+        ctx.data.y_test,
+        ctx.data.n_classes,
+        ctx.config.evaluation,
+        seed=ctx.config.seed,
+        progress=ctx.config.trainer.progress_bar,
+    )
+    ctx.folder.update_metrics(
+        {
+            "evaluator": {
+                "test_accuracy": evaluator.test_accuracy,
+                "cached": evaluator.cached,
+                "path": str(evaluator.path),
+            },
+            "timing": {"evaluator_s": time.perf_counter() - start},
+        }
+    )
+    return evaluator
+
+
+def run_generation_stage(
+    ctx: RunContext, model: TrainedModel, evaluator: Evaluator | None, *, force: bool = False
+) -> GenerationSamples:
+    """Sample, score, and save the samples beside the metrics (skipped when done)."""
+    samples_path = ctx.folder.path / "samples.npz"
+    if not force and samples_path.exists() and "generation" in ctx.folder.read_metrics():
+        log.info("generation already evaluated in %s; loading its samples", ctx.folder.path)
+        return load_samples(ctx, samples_path)
+    start = time.perf_counter()
+    samples = draw_samples(model, ctx.data, ctx.config.evaluation, seed=ctx.config.seed)
+    report = evaluate_samples(
+        samples,
+        ctx.x_train,
+        ctx.data.y_train,
+        ctx.x_test,
+        ctx.data.y_test,
+        ctx.data.n_classes,
+        None if evaluator is None else evaluator.model,
+        ctx.config.evaluation,
+        seed=ctx.config.seed,
+        progress=ctx.config.trainer.progress_bar,
+    )
+    np.savez_compressed(
+        samples_path,
+        unconditional=ctx.standardizer.inverse(samples.unconditional),
+        conditional=np.zeros(0) if samples.conditional is None else ctx.standardizer.inverse(samples.conditional),
+        conditional_labels=np.zeros(0) if samples.conditional_labels is None else samples.conditional_labels,
+    )
+    ctx.folder.update_metrics(
+        {
+            "generation": report.metrics,
+            "generation_counts": report.notes,
+            "timing": {"generation_s": time.perf_counter() - start},
+        }
+    )
+    return samples
+
+
+def load_samples(ctx: RunContext, path: Path) -> GenerationSamples:
+    stored = np.load(path)
+    conditional = stored["conditional"]
+    return GenerationSamples(
+        unconditional=ctx.standardizer.transform(stored["unconditional"]),
+        conditional=ctx.standardizer.transform(conditional) if conditional.size else None,
+        conditional_labels=stored["conditional_labels"].astype(np.int64) if conditional.size else None,
+    )
+
+
+def run_report_stage(
+    ctx: RunContext,
+    model: TrainedModel,
+    evaluator: Evaluator | None,
+    samples: GenerationSamples,
+) -> Path:
+    """Draw the plots and write the self-contained HTML report."""
+    plots = draw_run_plots(ctx, model, evaluator, samples)
+    metrics = ctx.folder.read_metrics()
+    return write_report(
+        ctx.folder.report_path,
+        title=f"NC-VQVAE run: {ctx.data.name}, SSL {ctx.config.ssl.method}, seed {ctx.config.seed}",
+        config=ctx.config.to_dict(),
+        metrics=metrics,
+        metric_notes=metric_notes(ctx, metrics),
+        plots=plots,
+    )
+
+
+def draw_run_plots(
+    ctx: RunContext,
+    model: TrainedModel,
+    evaluator: Evaluator | None,
+    samples: GenerationSamples,
+) -> dict[str, Path]:
+    plots_dir = ctx.folder.plots_dir
+    plots_dir.mkdir(exist_ok=True)
+    seed = ctx.config.seed
+    plots: dict[str, Path] = {}
+    x_test = ctx.x_test
+    if samples.conditional is not None:
+        plots["Real (left) vs class-conditional generated (right) series, per class"] = (
+            plot_samples_per_class(
+                ctx.data.x_test,
+                ctx.data.y_test,
+                ctx.standardizer.inverse(samples.conditional),
+                samples.conditional_labels,
+                plots_dir / "samples_per_class.png",
+                class_names=ctx.data.class_names,
+            )
+        )
+    if evaluator is not None:
+        real_feats = extract_features(evaluator.model, x_test)
+        fake_feats = extract_features(evaluator.model, samples.unconditional)
+        plots["PCA of evaluator-FCN features: real test vs unconditional samples"] = (
+            plot_feature_embedding(real_feats, fake_feats, plots_dir / "pca.png", method="pca", seed=seed)
+        )
+        if ctx.config.evaluation.tsne:
+            plots["t-SNE of evaluator-FCN features: real test vs unconditional samples"] = (
+                plot_feature_embedding(
+                    real_feats[:1000], fake_feats[:1000], plots_dir / "tsne.png", method="tsne", seed=seed
+                )
+            )
+    train = encode_split(model.tokenizer, ctx.x_train)
+    counts = np.bincount(train.tokens.ravel(), minlength=model.tokenizer.config.codebook_size)
+    plots["Codebook usage on the training split"] = plot_codebook_usage(
+        counts, plots_dir / "codebook_usage.png"
+    )
+    if ctx.data.labelled and ctx.config.evaluation.tsne:
+        test = encode_split(model.tokenizer, x_test[:2000])
+        plots["t-SNE of average-pooled tokens (test split), coloured by class"] = plot_token_tsne(
+            test.pooled, ctx.data.y_test[:2000], plots_dir / "token_tsne.png", seed=seed
+        )
+    logs = {stage: ctx.folder.path / "logs" / stage / "metrics.csv" for stage in ("tokenizer", "prior")}
+    plots["Training curves"] = plot_training_curves(logs, plots_dir / "training_curves.png")
+    return plots
+
+
+def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
+    counts = metrics.get("generation_counts", {})
+    evaluator = metrics.get("evaluator", {})
+    acc = evaluator.get("test_accuracy")
+    acc_text = "n/a" if acc is None else f"{acc:.3f}"
+    return {
+        "tokenizer": (
+            "recon_mse: mean squared error of the reconstruction on the real test split, in "
+            "standardized units. perplexity and codebook_usage: code histogram over the whole "
+            "training split. probe: linear SVM and 5-NN on average-pooled z_q (MinMax scaled "
+            "on train), fit on train, accuracy on test; encoding in eval mode."
+        ),
+        "prior": (
+            "val_masked_acc / val_loss: masked-token prediction on the test split's tokens with "
+            "fixed random masks; compare with majority_code_freq. token_kl: KL(real train || "
+            "generated) of code usage."
+        ),
+        "generation": (
+            f"Feature extractor: the package's FCN trained on the real training split (real test "
+            f"accuracy {acc_text}). IS and FID use {counts.get('n_unconditional', 'n/a')} "
+            f"unconditional samples against the {counts.get('n_real_test', 'n/a')} real test "
+            f"series; fid_real is FID(real train, real test), the floor. CAS: a fresh FCN "
+            f"trained on {counts.get('n_conditional', 'n/a')} class-conditional samples for "
+            f"{counts.get('cas_steps', 'n/a')} steps, accuracy on real test; TRTR: the same "
+            "recipe trained on real train. cfid: mean per-class FID. mdd, acd, sd, kd: "
+            "marginal-distribution, autocorrelation, skewness and kurtosis differences (real "
+            "test vs unconditional samples, standardized units)."
+        ),
+    }
+
+
+def run_all(
+    config: RunConfig,
+    out: Path,
+    *,
+    overwrite: bool = False,
+    data: TimeSeriesDataset | None = None,
+) -> dict[str, Any]:
+    """Every stage in order; finished stages are loaded, interrupted ones resumed."""
+    ctx = open_run(config, out, overwrite=overwrite, data=data)
+    evaluator = run_evaluator_stage(ctx)
+    tokenizer = run_tokenizer_stage(ctx)
+    model = run_prior_stage(ctx, tokenizer)
+    samples = run_generation_stage(ctx, model, evaluator)
+    run_report_stage(ctx, model, evaluator, samples)
+    return ctx.folder.read_metrics()

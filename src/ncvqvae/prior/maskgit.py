@@ -1,0 +1,110 @@
+"""The MaskGIT prior: a bidirectional transformer over token sequences with a class token.
+
+One architecture serves the baseline tokenizer and every SSL variant, so differences in
+generation quality come from the tokens alone (SPEC section 5).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from ncvqvae.config import PriorConfig
+from ncvqvae.prior.masking import mask_tokens
+
+
+@dataclass
+class PriorLossOutput:
+    loss: Tensor
+    masked_accuracy: Tensor
+    n_masked: Tensor
+
+
+class MaskGIT(nn.Module):
+    """Predicts the code at every position from a partly masked sequence and a class.
+
+    Args:
+        config: transformer size and training settings.
+        codebook: (K, d) the tokenizer's codewords, used to initialise token embeddings
+            so that the prior starts from the tokenizer's geometry of codes.
+        n_tokens: N, the sequence length.
+        n_classes: number of classes; class id ``n_classes`` means "no class".
+    """
+
+    def __init__(
+        self, config: PriorConfig, *, codebook: Tensor, n_tokens: int, n_classes: int
+    ) -> None:
+        super().__init__()
+        self.config = config
+        self.codebook_size, code_dim = codebook.shape
+        self.mask_id = self.codebook_size
+        self.n_tokens = n_tokens
+        self.n_classes = n_classes
+        self.null_class = n_classes
+        hidden = config.hidden_dim
+        self.token_embedding = nn.Embedding(self.codebook_size + 1, code_dim)
+        with torch.no_grad():
+            self.token_embedding.weight[: self.codebook_size] = codebook.detach().float()
+        self.embed_proj = nn.Linear(code_dim, hidden)
+        self.class_embedding = nn.Embedding(n_classes + 1, hidden)
+        self.position = nn.Parameter(torch.zeros(1, n_tokens + 1, hidden))
+        nn.init.trunc_normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            d_model=hidden,
+            nhead=config.n_heads,
+            dim_feedforward=config.ffn_mult * hidden,
+            dropout=config.dropout,
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.transformer = nn.TransformerEncoder(
+            layer, num_layers=config.n_layers, enable_nested_tensor=False
+        )
+        self.norm = nn.LayerNorm(hidden)
+        self.head = nn.Linear(hidden, self.codebook_size)
+
+    def forward(self, tokens: Tensor, class_labels: Tensor) -> Tensor:
+        """tokens (B, N) with mask ids, class_labels (B,) -> logits (B, N, K)."""
+        h = self.embed_proj(self.token_embedding(tokens))
+        cls = self.class_embedding(class_labels)[:, None, :]
+        h = torch.cat([cls, h], dim=1) + self.position
+        h = self.norm(self.transformer(h))
+        return self.head(h[:, 1:])
+
+    def drop_labels(self, class_labels: Tensor, generator: torch.Generator | None) -> Tensor:
+        """Replace labels by "no class" with probability class_dropout (training only), so
+        one network learns both p(s | c) and p(s), which classifier-free guidance mixes."""
+        drop = torch.rand(class_labels.shape, device=class_labels.device, generator=generator)
+        return torch.where(
+            drop < self.config.class_dropout,
+            torch.full_like(class_labels, self.null_class),
+            class_labels,
+        )
+
+    def loss(
+        self,
+        tokens: Tensor,
+        class_labels: Tensor,
+        *,
+        drop_labels: bool = True,
+        generator: torch.Generator | None = None,
+    ) -> PriorLossOutput:
+        """Cross-entropy of the true tokens at the masked positions only.
+
+        Args:
+            tokens: (B, N) true codes; class_labels: (B,) in 0..n_classes.
+            drop_labels: apply the classifier-free-guidance label dropout (training).
+        """
+        masked, mask = mask_tokens(tokens, self.mask_id, generator=generator)
+        if drop_labels:
+            class_labels = self.drop_labels(class_labels, generator)
+        logits = self(masked, class_labels)
+        target = tokens[mask]
+        picked = logits[mask]
+        loss = F.cross_entropy(picked, target)
+        accuracy = (picked.argmax(-1) == target).float().mean()
+        return PriorLossOutput(loss, accuracy, mask.sum())

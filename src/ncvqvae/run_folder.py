@@ -1,0 +1,140 @@
+"""The run folder: where each stage's results live, and the rules that protect them.
+
+Layout::
+
+    OUT/config.yaml          the RunConfig of this run
+    OUT/tokenizer.pt         finished stage 1 (its presence marks the stage done)
+    OUT/prior.pt             finished stage 2
+    OUT/checkpoints/<stage>/ Lightning checkpoints (last.ckpt) for resume
+    OUT/logs/<stage>/        CSV training logs
+    OUT/metrics.json         every metric, merged stage by stage
+    OUT/plots/, OUT/report.html
+
+A folder that holds another configuration's run is never written into: the user must
+choose another folder or say ``--overwrite`` (which keeps the old folder as a backup).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from ncvqvae.config import RunConfig, load_config, save_config
+from ncvqvae.errors import RunFolderError
+
+CONFIG = "config.yaml"
+METRICS = "metrics.json"
+TOKENIZER = "tokenizer.pt"
+PRIOR = "prior.pt"
+REPORT = "report.html"
+
+
+class RunFolder:
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / CONFIG
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / METRICS
+
+    @property
+    def tokenizer_path(self) -> Path:
+        return self.path / TOKENIZER
+
+    @property
+    def prior_path(self) -> Path:
+        return self.path / PRIOR
+
+    @property
+    def report_path(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def plots_dir(self) -> Path:
+        return self.path / "plots"
+
+    def exists(self) -> bool:
+        return self.path.is_dir() and any(self.path.iterdir())
+
+    def prepare(self, config: RunConfig, *, overwrite: bool = False) -> None:
+        """Create the folder for ``config``, or continue it if it holds the same run.
+
+        Raises when the folder holds a run with a different configuration (unless
+        ``overwrite``, which first moves the old folder to a timestamped backup) or
+        when it cannot be written.
+        """
+        if self.exists():
+            existing = self.read_config() if self.config_path.exists() else None
+            if overwrite:
+                backup = self.path.with_name(f"{self.path.name}.backup-{time.strftime('%Y%m%d-%H%M%S')}")
+                shutil.move(str(self.path), str(backup))
+            elif existing is None:
+                raise RunFolderError(
+                    f"{self.path} is not empty and holds no run of this package; "
+                    "choose another --out"
+                )
+            elif _comparable(existing) != _comparable(config):
+                raise RunFolderError(
+                    f"{self.path} holds a run with a different configuration; "
+                    "pass another --out, or --overwrite to move the old run to a backup"
+                )
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            probe = self.path / ".write-test"
+            probe.write_text("")
+            probe.unlink()
+        except OSError as err:
+            raise RunFolderError(
+                f"cannot write to {self.path} ({err.strerror}); choose a writable --out"
+            ) from err
+        save_config(config, self.config_path)
+
+    def read_config(self) -> RunConfig:
+        if not self.config_path.is_file():
+            raise RunFolderError(f"{self.path} holds no {CONFIG}; is it a run folder?")
+        return load_config(self.config_path)
+
+    def read_metrics(self) -> dict[str, Any]:
+        if not self.metrics_path.is_file():
+            return {}
+        try:
+            return json.loads(self.metrics_path.read_text())
+        except json.JSONDecodeError as err:
+            raise RunFolderError(f"{self.metrics_path} is not valid JSON: {err}") from err
+
+    def update_metrics(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``values`` into metrics.json (one level deep per section), atomically."""
+        metrics = self.read_metrics()
+        for key, value in values.items():
+            if isinstance(value, dict) and isinstance(metrics.get(key), dict):
+                metrics[key] = {**metrics[key], **value}
+            else:
+                metrics[key] = value
+        tmp = self.metrics_path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
+        os.replace(tmp, self.metrics_path)
+        return metrics
+
+
+def _comparable(config: RunConfig) -> dict[str, Any]:
+    """The settings that define a run's results; where and how fast it trains do not."""
+    values = config.to_dict()
+    values.pop("trainer", None)
+    values["data"] = {k: v for k, v in values["data"].items() if k != "data_dir"}
+    return values
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"cannot store {type(value).__name__} in metrics.json")

@@ -1,0 +1,91 @@
+"""Encoder and decoder of the tokenizer: 2-D convolutions that downsample time only.
+
+The frequency axis of the STFT has only 5 rows, so it is kept whole and each token
+covers one frequency row and a stretch of time; the number of stride-2 blocks follows the
+length (SPEC section 3) so that every dataset ends with a similar number of tokens.
+"""
+
+from __future__ import annotations
+
+import math
+
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+
+def n_downsampling_blocks(length: int) -> int:
+    """floor(log2(round(L / 16))), at least 0: the token grid's width is about L / 2^(n+1)."""
+    ratio = round(length / 16)
+    return int(math.floor(math.log2(ratio))) if ratio >= 1 else 0
+
+
+class DownBlock(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.Conv2d(in_channels, out_channels, kernel_size=(3, 4), stride=(1, 2), padding=(1, 1)),
+            nn.BatchNorm2d(out_channels),
+            nn.LeakyReLU(0.2),
+        )
+
+
+class UpBlock(nn.Sequential):
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(
+            nn.ConvTranspose2d(
+                in_channels, out_channels, kernel_size=(3, 4), stride=(1, 2), padding=(1, 1)
+            ),
+            nn.BatchNorm2d(out_channels),
+            nn.LeakyReLU(0.2),
+        )
+
+
+class ResBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, channels, kernel_size=3, padding=1),
+            nn.BatchNorm2d(channels),
+            nn.LeakyReLU(0.2),
+            nn.Conv2d(channels, channels, kernel_size=1),
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x + self.body(x)
+
+
+class Encoder(nn.Module):
+    """u: (B, 2C, F, T) -> z: (B, d, F, T_pad / 2^n), T padded up to a multiple of 2^n."""
+
+    def __init__(self, in_channels: int, width: int, n_down: int, n_resblocks: int) -> None:
+        super().__init__()
+        self.stride = 2**n_down
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, kernel_size=3, padding=1)]
+        layers += [DownBlock(width, width) for _ in range(n_down)]
+        layers += [ResBlock(width) for _ in range(n_resblocks)]
+        layers += [nn.Conv2d(width, width, kernel_size=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, u: Tensor) -> Tensor:
+        # Replicate-padding the time axis to a multiple of the total stride lets the
+        # decoder land on exactly the STFT's width after cropping, with no interpolation.
+        missing = -u.shape[-1] % self.stride
+        if missing:
+            u = F.pad(u, (0, missing, 0, 0), mode="replicate")
+        return self.net(u)
+
+
+class Decoder(nn.Module):
+    """z: (B, d, F, W) -> u_hat: (B, 2C, F, n_frames), the STFT's exact size."""
+
+    def __init__(self, out_channels: int, width: int, n_down: int, n_resblocks: int) -> None:
+        super().__init__()
+        layers: list[nn.Module] = [nn.Conv2d(width, width, kernel_size=3, padding=1)]
+        layers += [ResBlock(width) for _ in range(n_resblocks)]
+        layers += [UpBlock(width, width) for _ in range(n_down)]
+        layers += [nn.Conv2d(width, out_channels, kernel_size=3, padding=1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, n_frames: int) -> Tensor:
+        return self.net(z)[..., :n_frames]

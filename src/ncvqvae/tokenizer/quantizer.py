@@ -1,0 +1,71 @@
+"""Vector quantization of the latent grid, on top of ``vector-quantize-pytorch``.
+
+The library's ``VectorQuantize`` already does what the method needs (nearest codeword,
+straight-through gradient, EMA codebook updates synchronised across DDP ranks, k-means
+init, dead-code restarts); this module pins every behaviour-relevant flag so that a new
+library default can never silently change the method, and returns named outputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from einops import rearrange
+from torch import Tensor, nn
+from vector_quantize_pytorch import VectorQuantize
+
+
+@dataclass
+class QuantizerOutput:
+    """z_q: (B, d, H, W) codewords (straight-through); tokens: (B, H, W) code indices."""
+
+    z_q: Tensor
+    tokens: Tensor
+    commit_loss: Tensor
+
+
+class Quantizer(nn.Module):
+    def __init__(
+        self,
+        *,
+        dim: int,
+        codebook_size: int,
+        decay: float,
+        commitment_weight: float,
+        kmeans_init: bool,
+        dead_code_threshold: float,
+    ) -> None:
+        super().__init__()
+        self.codebook_size = codebook_size
+        self.vq = VectorQuantize(
+            dim=dim,
+            codebook_size=codebook_size,
+            decay=decay,
+            commitment_weight=commitment_weight,
+            kmeans_init=kmeans_init,
+            kmeans_iters=10,
+            threshold_ema_dead_code=dead_code_threshold,
+            accept_image_fmap=True,
+            use_cosine_sim=False,
+            rotation_trick=False,
+            straight_through=False,
+            stochastic_sample_codes=False,
+            learnable_codebook=False,
+            ema_update=True,
+            orthogonal_reg_weight=0.0,
+            codebook_diversity_loss_weight=0.0,
+            heads=1,
+        )
+
+    @property
+    def codebook(self) -> Tensor:
+        """(K, d): the current codewords."""
+        return self.vq.codebook
+
+    def forward(self, z: Tensor) -> QuantizerOutput:
+        z_q, tokens, commit_loss = self.vq(z)
+        return QuantizerOutput(z_q=z_q, tokens=tokens, commit_loss=commit_loss.sum())
+
+    def lookup(self, tokens: Tensor) -> Tensor:
+        """tokens (B, H, W) -> codewords (B, d, H, W)."""
+        return rearrange(self.codebook[tokens], "b h w d -> b d h w")

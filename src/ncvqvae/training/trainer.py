@@ -1,0 +1,187 @@
+"""The one place a Lightning ``Trainer`` is built: devices, DDP, logs, checkpoints, resume.
+
+Every stage trains through :func:`build_trainer`, so CPU, one GPU and many GPUs or nodes
+(``strategy="ddp"``) behave the same way, and every stage writes its CSV log and its
+checkpoints to the same places in the run folder.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.loggers import CSVLogger
+
+from ncvqvae.config import OptimConfig, TrainerConfig
+from ncvqvae.errors import CheckpointError
+from ncvqvae.training.progress import StageProgressBar
+
+LAST = "last.ckpt"
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes to a temporary file and renames it, so a kill mid-save never corrupts a file.
+
+    ``os.replace`` is atomic on POSIX and Windows: the checkpoint on disk is always either
+    the previous complete one or the new complete one.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+
+
+def stage_dir(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / "checkpoints" / stage
+
+
+def last_checkpoint(run_dir: Path, stage: str) -> Path | None:
+    """The stage's last checkpoint, verified readable; ``None`` when there is none.
+
+    A checkpoint that exists but cannot be read is an error, never a silent restart from
+    scratch: the user may prefer to keep it and investigate.
+    """
+    path = stage_dir(run_dir, stage) / LAST
+    if not path.exists():
+        return None
+    check_checkpoint(path)
+    return path
+
+
+def check_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for truncated/garbled files
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or truncated ({type(err).__name__}); delete it to "
+            "restart this stage from its previous checkpoint or from scratch"
+        ) from err
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{path} is not a training checkpoint of this package")
+    return state
+
+
+def plan_epochs(n_train: int, optim: OptimConfig) -> tuple[int, int, int]:
+    """(batch size, epochs, optimiser steps) actually run for a training set of n_train.
+
+    The batch is capped at the data size, and the step cap (if any) is turned into
+    epochs, so the cosine schedule spans exactly the steps that will run.
+    """
+    batch = max(1, min(optim.batch_size, n_train))
+    steps_per_epoch = max(1, n_train // batch)
+    epochs = optim.epochs
+    if optim.max_steps is not None:
+        epochs = min(epochs, math.ceil(optim.max_steps / steps_per_epoch))
+    return batch, epochs, epochs * steps_per_epoch
+
+
+def log_dir(run_dir: Path, stage: str) -> Path:
+    return Path(run_dir) / "logs" / stage
+
+
+def set_aside_previous_log(run_dir: Path, stage: str) -> None:
+    """Lightning's CSV logger deletes an existing metrics.csv; a resumed stage moves it to
+    a numbered part first, and :func:`merge_logs` joins the parts when training ends."""
+    folder = log_dir(run_dir, stage)
+    current = folder / "metrics.csv"
+    if current.is_file():
+        n = len(list(folder.glob("metrics.part*.csv")))
+        os.replace(current, folder / f"metrics.part{n:03d}.csv")
+
+
+def merge_logs(run_dir: Path, stage: str) -> Path:
+    """Join the parts of an interrupted stage's log into one metrics.csv, in order."""
+    folder = log_dir(run_dir, stage)
+    current = folder / "metrics.csv"
+    parts = sorted(folder.glob("metrics.part*.csv"))
+    if not parts:
+        return current
+    import pandas as pd
+
+    frames = [pd.read_csv(p) for p in [*parts, current] if p.is_file()]
+    merged = pd.concat(frames, ignore_index=True, sort=False)
+    tmp = folder / "metrics.csv.tmp"
+    merged.to_csv(tmp, index=False)
+    os.replace(tmp, current)
+    for part in parts:
+        part.unlink()
+    return current
+
+
+def quiet_lightning() -> None:
+    """Keep Lightning's start-up banners and tips out of the user's terminal; warnings
+    and errors still show."""
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.accelerators.cuda",
+        "lightning.pytorch",
+        "lightning.fabric",
+    ):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+    # Expected when a stage resumes: the logs are set aside and merged, checkpoints kept.
+    warnings.filterwarnings("ignore", message="Experiment logs directory .* exists")
+    warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+
+
+def build_trainer(
+    config: TrainerConfig,
+    *,
+    run_dir: Path,
+    stage: str,
+    max_epochs: int,
+    val_every_n_epochs: int = 1,
+    checkpoint_every_n_epochs: int = 1,
+    callbacks: list[Callback] | None = None,
+) -> L.Trainer:
+    """A Trainer that logs to ``run_dir/logs/<stage>`` and checkpoints to
+    ``run_dir/checkpoints/<stage>`` (``last.ckpt`` plus a copy every few epochs)."""
+    quiet_lightning()
+    run_dir = Path(run_dir)
+    set_aside_previous_log(run_dir, stage)
+    checkpoint = ModelCheckpoint(
+        dirpath=stage_dir(run_dir, stage),
+        filename="epoch{epoch:04d}",
+        auto_insert_metric_name=False,
+        save_last=True,
+        save_top_k=1,
+        every_n_epochs=checkpoint_every_n_epochs,
+        save_on_train_epoch_end=True,
+    )
+    all_callbacks: list[Callback] = [checkpoint, *(callbacks or [])]
+    if config.progress_bar:
+        all_callbacks.append(StageProgressBar(stage))
+    return L.Trainer(
+        accelerator=config.accelerator,
+        devices=config.devices,
+        strategy=config.strategy,
+        num_nodes=config.num_nodes,
+        precision=config.precision,
+        max_epochs=max_epochs,
+        logger=CSVLogger(run_dir / "logs", name=stage, version=""),
+        callbacks=all_callbacks,
+        plugins=[AtomicCheckpointIO()],
+        check_val_every_n_epoch=val_every_n_epochs,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        deterministic="warn",
+        default_root_dir=run_dir,
+    )

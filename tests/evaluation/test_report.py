@@ -1,0 +1,94 @@
+"""The HTML report is self-contained, escaped, and has every section."""
+
+import base64
+import re
+from datetime import datetime, timezone
+
+import pytest
+
+from ncvqvae.evaluation.report import flatten_metrics, format_value, render_report, write_report
+
+# A 1 x 1 transparent PNG, so the test needs no plotting.
+TINY_PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kg"
+    "AAAABJRU5ErkJggg=="
+)
+
+METRICS = {
+    "dataset": "GunPoint",
+    "tokenizer": {"recon_mse": 0.0123456, "probe": {"svm": 0.9, "knn": 0.8}},
+    "generation": {"fid": 1.23456789, "is_mean": 1.9, "cas": None},
+}
+
+
+@pytest.fixture
+def report(tmp_path):
+    plot = tmp_path / "samples.png"
+    plot.write_bytes(TINY_PNG)
+    path = write_report(
+        tmp_path / "run" / "report.html",
+        title="GunPoint <vicreg> & friends",
+        config={"data": {"name": "GunPoint", "root": tmp_path}, "seed": 0},
+        metrics=METRICS,
+        metric_notes={"generation": "FCN features; 1024 samples vs 150 real <test> series"},
+        plots={"Real vs generated": plot, "Codebook usage": tmp_path / "missing.png"},
+    )
+    return path, path.read_text(encoding="utf-8")
+
+
+def test_every_section_is_present(report):
+    path, text = report
+    assert path.name == "report.html" and not path.with_name("report.html.tmp").exists()
+    for heading in ("Summary", "Notes", "Plots", "Configuration"):
+        assert f"<h2>{heading}</h2>" in text
+    assert "<h1>GunPoint &lt;vicreg&gt; &amp; friends</h1>" in text
+    assert re.search(r"Generated \d{4}-\d{2}-\d{2}", text)
+
+
+def test_metrics_are_flattened_and_formatted(report):
+    _, text = report
+    assert re.search(r"<td>tokenizer / probe</td><td>svm</td><td[^>]*>0.9</td>", text)
+    assert re.search(r"<td>generation</td><td>fid</td><td[^>]*>1.235</td>", text)
+    assert re.search(r"<td>tokenizer</td><td>recon_mse</td><td[^>]*>0.01235</td>", text)
+    assert re.search(r"<td>generation</td><td>cas</td><td[^>]*>n/a</td>", text)
+    assert re.search(r"<td>run</td><td>dataset</td><td[^>]*>GunPoint</td>", text)
+
+
+def test_images_are_embedded_and_nothing_is_external(report):
+    _, text = report
+    match = re.search(r'<img src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert match and base64.b64decode(match.group(1)) == TINY_PNG
+    assert "<figcaption>Real vs generated</figcaption>" in text
+    assert "Plot not available" in text  # the missing plot is reported, not fatal
+    lowered = text.lower()
+    assert "http" not in lowered and "<script" not in lowered and "<link" not in lowered
+
+
+def test_user_text_is_escaped(report):
+    _, text = report
+    assert "150 real &lt;test&gt; series" in text
+    assert "<test>" not in text and "<vicreg>" not in text
+    assert "&quot;name&quot;: &quot;GunPoint&quot;" in text  # config dump, escaped JSON
+
+
+def test_format_value():
+    assert format_value(None) == "n/a"
+    assert format_value(0.000123456) == "0.0001235"
+    assert format_value(12345.678) == "1.235e+04"
+    assert format_value(3) == "3" and format_value(True) == "True"
+    assert format_value((1.23456, 0.5)) == "1.235, 0.5"
+
+
+def test_flatten_metrics_order():
+    rows = list(flatten_metrics(METRICS))
+    assert rows[0] == ("run", "dataset", "GunPoint")
+    assert [r[:2] for r in rows[1:4]] == [
+        ("tokenizer", "recon_mse"), ("tokenizer / probe", "svm"), ("tokenizer / probe", "knn")
+    ]
+
+
+def test_render_is_deterministic_given_a_date():
+    kwargs = dict(title="t", config={}, metrics={}, metric_notes={}, plots={},
+                  date=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc))
+    assert render_report(**kwargs) == render_report(**kwargs)
+    assert "2024-05-01 12:00 UTC" in render_report(**kwargs)

@@ -1,0 +1,114 @@
+"""MaskGIT's masking, loss and decoding rules, checked on CPU in milliseconds."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from ncvqvae.config import PriorConfig
+from ncvqvae.prior.maskgit import MaskGIT
+from ncvqvae.prior.masking import cosine_schedule, mask_tokens, n_masked_for_training
+from ncvqvae.prior.sampling import sample_tokens
+
+K, N, CLASSES = 8, 20, 3
+
+
+def _prior(seed: int = 0) -> MaskGIT:
+    torch.manual_seed(seed)
+    config = PriorConfig(hidden_dim=32, n_layers=1, n_heads=2, dropout=0.0)
+    return MaskGIT(config, codebook=torch.randn(K, 4), n_tokens=N, n_classes=CLASSES).eval()
+
+
+def test_masked_count_follows_the_cosine_schedule() -> None:
+    gen = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, K, (500, N), generator=gen)
+    masked, mask = mask_tokens(tokens, K, generator=gen)
+    counts = mask.sum(1)
+    assert counts.min() >= 1 and counts.max() <= N
+    # Every count is ceil(cos(pi r / 2) N) for some r in (0, 1]: check the mapping exactly.
+    r = torch.tensor([0.1, 0.5, 0.9, 1.0])
+    assert n_masked_for_training(r, N).tolist() == [
+        max(1, math.ceil(math.cos(math.pi * v / 2) * N)) for v in r.tolist()
+    ]
+    # With r uniform, E[cos(pi r / 2)] = 2 / pi of the tokens are masked on average.
+    assert abs(counts.float().mean().item() / N - 2 / math.pi) < 0.05
+    assert torch.equal(masked[mask], torch.full_like(masked[mask], K))
+    assert torch.equal(masked[~mask], tokens[~mask])
+
+
+def test_loss_ignores_unmasked_positions(monkeypatch: pytest.MonkeyPatch) -> None:
+    prior = _prior()
+    tokens = torch.randint(0, K, (6, N), generator=torch.Generator().manual_seed(1))
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    fixed_mask = torch.zeros(6, N, dtype=torch.bool)
+    fixed_mask[:, :5] = True
+
+    def fake_mask(tokens: torch.Tensor, mask_id: int, *, generator=None):  # noqa: ANN001, ANN202
+        return torch.where(fixed_mask, torch.full_like(tokens, mask_id), tokens), fixed_mask
+
+    monkeypatch.setattr("ncvqvae.prior.maskgit.mask_tokens", fake_mask)
+    loss_a = prior.loss(tokens, labels, drop_labels=False).loss
+    logits = prior(torch.where(fixed_mask, K, tokens), labels)
+    manual = torch.nn.functional.cross_entropy(logits[fixed_mask], tokens[fixed_mask])
+    assert torch.allclose(loss_a, manual)
+    all_positions = torch.nn.functional.cross_entropy(logits.reshape(-1, K), tokens.reshape(-1))
+    assert not torch.allclose(loss_a, all_positions)
+
+
+def test_label_dropout_only_in_training() -> None:
+    prior = _prior()
+    labels = torch.zeros(10_000, dtype=torch.long)
+    dropped = prior.drop_labels(labels, torch.Generator().manual_seed(0))
+    share = (dropped == CLASSES).float().mean().item()
+    assert abs(share - 0.2) < 0.02
+
+
+class _Recorder:
+    """Wraps the prior's forward to record the inputs of every call."""
+
+    def __init__(self, prior: MaskGIT) -> None:
+        self.calls: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.handle = prior.register_forward_hook(self._hook)
+
+    def _hook(self, module, args, output) -> None:  # noqa: ANN001
+        self.calls.append((args[0].clone(), args[1].clone()))
+
+
+@pytest.mark.parametrize("steps", [1, 4, 10])
+def test_decoding_fills_everything_in_exactly_t_steps_and_keeps_known_tokens(steps: int) -> None:
+    prior = _prior()
+    rec = _Recorder(prior)
+    out = sample_tokens(prior, 5, steps=steps, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (5, N) and (out < K).all() and (out >= 0).all()
+    assert len(rec.calls) == steps
+    inputs = [c[0] for c in rec.calls] + [out]
+    for before, after in zip(inputs, inputs[1:]):
+        known = before != prior.mask_id
+        assert torch.equal(after[known], before[known]), "a known token was changed"
+    # The number still masked after step t is floor(gamma((t+1)/T) N).
+    for t, (tokens_in, _) in enumerate(rec.calls[1:]):
+        expected = math.floor(cosine_schedule((t + 1) / steps) * N)
+        assert int((tokens_in == prior.mask_id).sum(1)[0]) == expected
+
+
+def test_guidance_one_runs_no_unconditional_pass() -> None:
+    prior = _prior()
+    labels = torch.tensor([0, 1, 2])
+    rec = _Recorder(prior)
+    sample_tokens(prior, 3, class_labels=labels, steps=5, guidance=1.0)
+    assert len(rec.calls) == 5
+    assert all((lab != prior.null_class).all() for _, lab in rec.calls)
+    rec.calls.clear()
+    sample_tokens(prior, 3, class_labels=labels, steps=5, guidance=2.0)
+    assert len(rec.calls) == 10
+    assert sum(bool((lab == prior.null_class).all()) for _, lab in rec.calls) == 5
+
+
+def test_same_seed_same_samples() -> None:
+    prior = _prior()
+    a = sample_tokens(prior, 4, steps=6, generator=torch.Generator().manual_seed(3))
+    b = sample_tokens(prior, 4, steps=6, generator=torch.Generator().manual_seed(3))
+    c = sample_tokens(prior, 4, steps=6, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)

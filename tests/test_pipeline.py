@@ -1,0 +1,131 @@
+"""The whole run on real data with tiny settings, the CLI, and the run-folder rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from ncvqvae import load
+from ncvqvae.cli import app
+from ncvqvae.config import save_config
+from ncvqvae.errors import RunFolderError
+from ncvqvae.pipeline import run_all
+
+from .conftest import tiny_config
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "gp"
+    run_all(tiny_config(ssl={"method": "barlowtwins"}), out)
+    return out
+
+
+def test_run_writes_every_metric_and_the_report(finished_run: Path) -> None:
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert metrics["dataset"] == "GunPoint" and metrics["ssl"] == "barlowtwins"
+    for key in ("recon_mse", "perplexity", "codebook_usage"):
+        assert np.isfinite(metrics["tokenizer"][key])
+    assert set(metrics["tokenizer"]["probe"]) == {"svm", "knn"}
+    assert {"val_masked_acc", "val_loss", "token_kl"} <= set(metrics["prior"])
+    assert 0 <= metrics["evaluator"]["test_accuracy"] <= 1
+    generation = metrics["generation"]
+    for key in ("fid", "fid_real", "is_mean", "is_std", "cas", "trtr", "cfid", "mdd", "acd", "sd", "kd"):
+        assert generation[key] is not None and np.isfinite(generation[key]), key
+    assert {"tokenizer_s", "prior_s", "generation_s", "evaluator_s"} <= set(metrics["timing"])
+    html = (finished_run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "GunPoint" in html
+    for name in ("samples_per_class", "pca", "codebook_usage", "training_curves"):
+        assert (finished_run / "plots" / f"{name}.png").stat().st_size > 1000
+
+
+def test_loaded_model_samples_in_data_units(finished_run: Path) -> None:
+    model = load(finished_run)
+    x = model.sample(6, class_label=1, guidance=2.0, seed=1)
+    assert x.shape == (6, 1, 150) and np.isfinite(x).all()
+    assert np.array_equal(x, model.sample(6, class_label=1, guidance=2.0, seed=1))
+    # Undoing the standardization puts samples back in the data's range (GunPoint ~ -2..2).
+    assert abs(float(x.mean()) - model.standardizer.mean) < 3 * model.standardizer.std
+
+
+def test_rerun_skips_finished_stages(finished_run: Path) -> None:
+    before = (finished_run / "tokenizer.pt").stat().st_mtime_ns
+    metrics = run_all(tiny_config(ssl={"method": "barlowtwins"}), finished_run)
+    assert (finished_run / "tokenizer.pt").stat().st_mtime_ns == before
+    assert metrics["generation"]["fid"] is not None
+
+
+def test_other_config_in_the_same_folder_is_refused(finished_run: Path) -> None:
+    with pytest.raises(RunFolderError, match="different configuration"):
+        run_all(tiny_config(ssl={"method": "vicreg"}), finished_run)
+
+
+def test_cli_sample_writes_npy_and_csv(finished_run: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["sample", "--run", str(finished_run), "--per-class", "3", "--out", str(tmp_path / "s.npy")])
+    assert result.exit_code == 0, result.output
+    assert np.load(tmp_path / "s.npy").shape == (6, 1, 150)
+    assert np.load(tmp_path / "s_labels.npy").tolist() == [0, 0, 0, 1, 1, 1]
+    result = runner.invoke(app, ["sample", "--run", str(finished_run), "--n", "4", "--out", str(tmp_path / "s.csv")])
+    assert result.exit_code == 0, result.output
+    assert np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (4, 151)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--class", "7", "--n", "3"], "class label out of range"),
+        (["--n", "0"], "must be positive"),
+        (["--n", "2", "--out-ext", "txt"], "must end in .npy or .csv"),
+    ],
+)
+def test_cli_sample_bad_requests(finished_run: Path, tmp_path: Path, args: list[str], message: str) -> None:
+    ext = "npy"
+    if "--out-ext" in args:
+        ext = args[args.index("--out-ext") + 1]
+        args = args[: args.index("--out-ext")]
+    result = runner.invoke(app, ["sample", "--run", str(finished_run), "--out", str(tmp_path / f"s.{ext}"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+
+
+def test_cli_compare_prints_a_table(finished_run: Path) -> None:
+    result = runner.invoke(app, ["compare", str(finished_run), str(finished_run)])
+    assert result.exit_code == 0, result.output
+    assert "| tokenizer.probe.svm |" in result.output and "generation.fid" in result.output
+
+
+def test_cli_unknown_dataset_is_one_clear_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tokenizer", "--dataset", "GunPont", "--out", str(tmp_path / "x")])
+    assert result.exit_code == 2
+    assert "unknown dataset 'GunPont'" in result.output and "GunPoint" in result.output
+    assert not (tmp_path / "x").exists(), "nothing may be written for bad input"
+
+
+def test_cli_unwritable_output_folder(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    result = runner.invoke(app, ["tokenizer", "--dataset", "GunPoint", "--out", str(blocker / "run")])
+    assert result.exit_code == 2 and "cannot write" in result.output
+
+
+def test_cli_refuses_a_foreign_folder_and_keeps_it(tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "notes.txt").write_text("precious")
+    result = runner.invoke(app, ["tokenizer", "--dataset", "GunPoint", "--out", str(out)])
+    assert result.exit_code == 2 and "holds no run" in result.output
+    assert (out / "notes.txt").read_text() == "precious"
+
+
+def test_config_file_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    save_config(tiny_config(seed=5), path)
+    from ncvqvae.config import load_config
+
+    assert load_config(path).seed == 5
