@@ -40,7 +40,7 @@ def tiny_config(**sections: dict) -> RunConfig:
         },
         trainer={"progress_bar": False, "accelerator": "cpu"},
     )
-    return base.override(**sections)
+    return base.override(skip_none=False, **sections)
 
 
 @pytest.fixture

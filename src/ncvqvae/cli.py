@@ -49,15 +49,22 @@ class Augment(str, Enum):
     gauss = "gauss"
 
 
-DatasetOpt = Annotated[str, typer.Option(help="UCR/aeon dataset name, e.g. GunPoint")]
+DatasetOpt = Annotated[Optional[str], typer.Option(help="UCR/aeon dataset name [default: GunPoint]")]
 DataDirOpt = Annotated[
     Optional[Path],
     typer.Option(help="folder in UCR 2018 layout (default: $NCVQVAE_DATA, else aeon's copies)"),
 ]
-PresetOpt = Annotated[Preset, typer.Option(help="cpu: minutes on 2 cores; paper: the reference")]
-SSLOpt = Annotated[SSL, typer.Option(help="self-supervised branch; none = the baseline")]
-AugmentOpt = Annotated[Augment, typer.Option(help="augmentation set of the SSL view")]
+PresetOpt = Annotated[
+    Optional[Preset], typer.Option(help="cpu: minutes on 2 cores; paper: the reference [default: cpu]")
+]
+SSLOpt = Annotated[Optional[SSL], typer.Option(help="self-supervised branch; none = the baseline")]
+AugmentOpt = Annotated[Optional[Augment], typer.Option(help="augmentation set of the SSL view [default: warp]")]
+SeedOpt = Annotated[Optional[int], typer.Option(help="random seed [default: 0]")]
 OutOpt = Annotated[Optional[Path], typer.Option(help="run folder (default: runs/<dataset>-<ssl>-seed<seed>)")]
+DataFileOpt = Annotated[
+    Optional[Path], typer.Option(help=".npy array (N, C, L) of your own series (split 70/30)")
+]
+LabelsOpt = Annotated[Optional[Path], typer.Option(help=".npy labels (N,) for --data-file")]
 ConfigOpt = Annotated[Optional[Path], typer.Option(help="YAML config; CLI options override it")]
 
 
@@ -75,7 +82,8 @@ def _setup_logging() -> None:
 def _build_config(
     *,
     config_file: Path | None,
-    preset: Preset,
+    preset: Preset | None,
+    default_ssl: SSL = SSL.none,
     dataset: str | None = None,
     data_dir: Path | None = None,
     ssl: SSL | None = None,
@@ -85,22 +93,39 @@ def _build_config(
     stage2_epochs: int | None = None,
     batch_size: int | None = None,
     resample: int | None = None,
+    data_file: Path | None = None,
+    labels: Path | None = None,
     devices: int | None = None,
     strategy: str | None = None,
     num_nodes: int | None = None,
     accelerator: str | None = None,
 ):  # noqa: ANN202 - RunConfig, imported lazily to keep `--help` fast
     from ncvqvae.config import load_config, preset as make_preset
+    from ncvqvae.errors import ConfigError
 
-    config = load_config(config_file) if config_file else make_preset(preset.value)
+    # Options left unset keep the config file's values; without a file, the preset's.
+    if config_file:
+        config = load_config(config_file)
+        if preset is not None:
+            raise ConfigError("give either --config or --preset, not both")
+    else:
+        config = make_preset((preset or Preset.cpu).value)
+        ssl = ssl or default_ssl
     stage1 = {"epochs": stage1_epochs, "batch_size": batch_size}
-    if stage1_epochs is not None:
-        stage1["max_steps"] = None  # an explicit epoch count replaces the preset's step cap
     stage2 = {"epochs": stage2_epochs}
+    # An explicit epoch count replaces the preset's step cap.
+    if stage1_epochs is not None:
+        config = config.override(stage1={"max_steps": None}, skip_none=False)
     if stage2_epochs is not None:
-        stage2["max_steps"] = None
+        config = config.override(stage2={"max_steps": None}, skip_none=False)
     return config.override(
-        data={"dataset": dataset, "data_dir": None if data_dir is None else str(data_dir), "resample": resample},
+        data={
+            "dataset": dataset or (None if data_file is None else Path(data_file).stem),
+            "data_dir": None if data_dir is None else str(data_dir),
+            "resample": resample,
+            "data_file": None if data_file is None else str(Path(data_file).resolve()),
+            "labels_file": None if labels is None else str(Path(labels).resolve()),
+        },
         ssl={"method": None if ssl is None else ssl.value, "augment": None if augment is None else augment.value},
         stage1=stage1 if any(v is not None for v in stage1.values()) else None,
         stage2=stage2 if stage2_epochs is not None else None,
@@ -128,15 +153,17 @@ def datasets(data_dir: DataDirOpt = None) -> None:
 
 @app.command()
 def tokenizer(
-    dataset: DatasetOpt = "GunPoint",
+    dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
-    preset: PresetOpt = Preset.cpu,
-    ssl: SSLOpt = SSL.none,
-    augment: AugmentOpt = Augment.warp,
+    preset: PresetOpt = None,
+    ssl: Annotated[Optional[SSL], typer.Option(help="SSL branch; none = the baseline [default: none]")] = None,
+    augment: AugmentOpt = None,
     epochs: Annotated[Optional[int], typer.Option(help="stage-1 epochs (overrides the preset)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="stage-1 batch size")] = None,
-    seed: int = 0,
+    seed: SeedOpt = None,
     resample: Annotated[Optional[int], typer.Option(help="resample series to this length")] = None,
+    data_file: DataFileOpt = None,
+    labels: LabelsOpt = None,
     out: OutOpt = None,
     config: ConfigOpt = None,
     overwrite: Annotated[bool, typer.Option(help="move an existing run folder to a backup")] = False,
@@ -153,8 +180,8 @@ def tokenizer(
         cfg = _build_config(
             config_file=config, preset=preset, dataset=dataset, data_dir=data_dir, ssl=ssl,
             augment=augment, seed=seed, stage1_epochs=epochs, batch_size=batch_size,
-            resample=resample, devices=devices, strategy=strategy, num_nodes=num_nodes,
-            accelerator=accelerator,
+            resample=resample, data_file=data_file, labels=labels, devices=devices,
+            strategy=strategy, num_nodes=num_nodes, accelerator=accelerator,
         )
         ctx = open_run(cfg, out or _default_out(cfg), overwrite=overwrite)
         run_tokenizer_stage(ctx)
@@ -175,21 +202,22 @@ def prior(
     try:
         from ncvqvae.config import preset as make_preset
         from ncvqvae.generator import load_tokenizer
-        from ncvqvae.pipeline import open_run, run_prior_stage
+        from ncvqvae.pipeline import check_tokenizer_matches_data, open_run, run_prior_stage
         from ncvqvae.run_folder import RunFolder
 
         folder = RunFolder(run)
         cfg = folder.read_config()
         if preset is not None:
-            cfg = cfg.override(stage2=vars(make_preset(preset.value).stage2))
+            cfg = cfg.override(stage2=vars(make_preset(preset.value).stage2), skip_none=False)
         if epochs is not None:
-            cfg = cfg.override(stage2={"epochs": epochs, "max_steps": None})
+            cfg = cfg.override(stage2={"epochs": epochs, "max_steps": None}, skip_none=False)
         if cfg != folder.read_config():
             from ncvqvae.config import save_config
 
             save_config(cfg, folder.config_path)
         ctx = open_run(cfg, run)
-        tokenizer_model, _ = load_tokenizer(folder.tokenizer_path)
+        tokenizer_model, meta = load_tokenizer(folder.tokenizer_path)
+        check_tokenizer_matches_data(meta, ctx.data, folder.tokenizer_path)
         run_prior_stage(ctx, tokenizer_model)
         _print_metrics(ctx.folder.read_metrics(), ("prior", "timing"))
     except NcvqvaeError as err:
@@ -249,15 +277,17 @@ def _write_samples(out: Path, x, labels) -> None:  # noqa: ANN001
 
 @app.command("run")
 def run_command(
-    dataset: DatasetOpt = "GunPoint",
+    dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
-    ssl: SSLOpt = SSL.barlowtwins,
-    augment: AugmentOpt = Augment.warp,
-    preset: PresetOpt = Preset.cpu,
-    seed: int = 0,
+    ssl: Annotated[Optional[SSL], typer.Option(help="SSL branch; none = the baseline [default: barlowtwins]")] = None,
+    augment: AugmentOpt = None,
+    preset: PresetOpt = None,
+    seed: SeedOpt = None,
     out: OutOpt = None,
     config: ConfigOpt = None,
     resample: Annotated[Optional[int], typer.Option(help="resample series to this length")] = None,
+    data_file: DataFileOpt = None,
+    labels: LabelsOpt = None,
     overwrite: Annotated[bool, typer.Option(help="move an existing run folder to a backup")] = False,
     devices: Annotated[Optional[int], typer.Option(help="devices per node")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto or ddp")] = None,
@@ -270,9 +300,10 @@ def run_command(
         from ncvqvae.pipeline import run_all
 
         cfg = _build_config(
-            config_file=config, preset=preset, dataset=dataset, data_dir=data_dir, ssl=ssl,
-            augment=augment, seed=seed, resample=resample, devices=devices, strategy=strategy,
-            num_nodes=num_nodes, accelerator=accelerator,
+            config_file=config, preset=preset, default_ssl=SSL.barlowtwins, dataset=dataset,
+            data_dir=data_dir, ssl=ssl, augment=augment, seed=seed, resample=resample,
+            data_file=data_file, labels=labels,
+            devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator,
         )
         folder = out or _default_out(cfg)
         metrics = run_all(cfg, folder, overwrite=overwrite)

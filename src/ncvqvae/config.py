@@ -30,11 +30,19 @@ class DataConfig:
         data_dir: a folder in UCR 2018 layout; ``None`` means ``$NCVQVAE_DATA``, else
             the copies bundled with aeon.
         resample: resample every series to this length (the fix for unequal lengths).
+        data_file: a ``.npy`` array (N, C, L) or (N, L) of the user's own series; when set,
+            ``dataset`` only names the data, and a seeded stratified split makes the
+            test part (``test_fraction``).
+        labels_file: a ``.npy`` array (N,) of labels for ``data_file``; without it the
+            data are unlabelled (tokenizer and an unconditional prior only).
     """
 
     dataset: str = "GunPoint"
     data_dir: str | None = None
     resample: int | None = None
+    data_file: str | None = None
+    labels_file: str | None = None
+    test_fraction: float = 0.3
 
 
 @dataclass(frozen=True)
@@ -182,20 +190,21 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def override(self, **sections: dict[str, Any]) -> RunConfig:
+    def override(self, *, skip_none: bool = True, **sections: Any) -> RunConfig:
         """Return a copy with some fields of some sections replaced.
 
         ``cfg.override(ssl={"method": "vicreg"}, seed=3)``: nested dicts for sections,
-        plain values for top-level fields; ``None`` values are ignored so that CLI
-        options left unset keep the preset's value.
+        plain values for top-level fields. With ``skip_none`` (the default) ``None``
+        values are ignored, so that CLI options left unset keep the preset's value; pass
+        ``skip_none=False`` to set a field to ``None`` (e.g. to lift a step cap).
         """
         changes: dict[str, Any] = {}
         for name, value in sections.items():
-            if value is None:
+            if value is None and skip_none:
                 continue
             current = getattr(self, name)
             if dataclasses.is_dataclass(current):
-                updates = {k: v for k, v in value.items() if v is not None}
+                updates = {k: v for k, v in value.items() if v is not None or not skip_none}
                 _check_keys(type(current), updates, name)
                 changes[name] = replace(current, **updates)
             else:
@@ -267,7 +276,7 @@ def from_dict(values: dict[str, Any]) -> RunConfig:
     values = dict(values)
     base = preset(values.pop("preset")) if "preset" in values else RunConfig()
     _check_keys(RunConfig, values, "config")
-    return base.override(**values)
+    return base.override(skip_none=False, **values)
 
 
 def save_config(cfg: RunConfig, path: Path) -> None:

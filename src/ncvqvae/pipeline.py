@@ -18,8 +18,8 @@ import numpy as np
 import torch
 
 from ncvqvae.config import RunConfig
-from ncvqvae.data.dataset import TimeSeriesDataset
-from ncvqvae.data.sources import load_dataset
+from ncvqvae.data.dataset import TimeSeriesDataset, from_arrays
+from ncvqvae.data.sources import load_arrays_from_files, load_dataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
 from ncvqvae.evaluation.fcn import extract_features
@@ -41,9 +41,11 @@ from ncvqvae.evaluation.tokens import (
 )
 from ncvqvae.generator import TrainedModel, load_prior, load_tokenizer
 from ncvqvae.prior.sampling import sample_tokens
+from ncvqvae.errors import CheckpointError
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.tokenizer.model import VQTokenizer
 from ncvqvae.training.fit import fit_prior, fit_tokenizer, tokenize_series
+from ncvqvae.training.trainer import is_main_process
 
 log = logging.getLogger("ncvqvae")
 
@@ -69,7 +71,17 @@ class RunContext:
 
 
 def load_data(config: RunConfig) -> TimeSeriesDataset:
-    return load_dataset(config.data.dataset, config.data.data_dir, resample=config.data.resample)
+    """The dataset a config names: a UCR/aeon dataset, or the user's own .npy files."""
+    data = config.data
+    if data.data_file is None:
+        return load_dataset(data.dataset, data.data_dir, resample=data.resample)
+    x_train, y_train, x_test, y_test = load_arrays_from_files(
+        Path(data.data_file),
+        None if data.labels_file is None else Path(data.labels_file),
+        test_fraction=data.test_fraction,
+        seed=config.seed,
+    )
+    return from_arrays(x_train, y_train, x_test, y_test, name=data.dataset, resample=data.resample)
 
 
 def open_run(
@@ -84,10 +96,11 @@ def open_run(
     data = data if data is not None else load_data(config)
     standardizer = Standardizer.fit(data.x_train)
     folder = RunFolder(out)
-    folder.prepare(config, overwrite=overwrite)
-    folder.update_metrics(
-        {"dataset": data.name, "ssl": config.ssl.method, "augment": config.ssl.augment, "seed": config.seed}
-    )
+    if is_main_process():
+        folder.prepare(config, overwrite=overwrite)
+        folder.update_metrics(
+            {"dataset": data.name, "ssl": config.ssl.method, "augment": config.ssl.augment, "seed": config.seed}
+        )
     return RunContext(config, folder, data, standardizer)
 
 
@@ -95,14 +108,28 @@ def run_tokenizer_stage(ctx: RunContext) -> VQTokenizer:
     """Train (or load) the tokenizer and record its metrics."""
     if ctx.folder.tokenizer_path.exists():
         log.info("tokenizer already trained in %s; loading it", ctx.folder.path)
-        return load_tokenizer(ctx.folder.tokenizer_path)[0]
+        tokenizer, meta = load_tokenizer(ctx.folder.tokenizer_path)
+        check_tokenizer_matches_data(meta, ctx.data, ctx.folder.tokenizer_path)
+        return tokenizer
     start = time.perf_counter()
     tokenizer = fit_tokenizer(ctx.config, ctx.data, ctx.standardizer, ctx.folder.path)
     elapsed = time.perf_counter() - start
+    if not is_main_process():
+        return tokenizer
     ctx.folder.update_metrics(
         {"tokenizer": tokenizer_metrics(tokenizer, ctx), "timing": {"tokenizer_s": elapsed}}
     )
     return tokenizer
+
+
+def check_tokenizer_matches_data(meta: dict[str, Any], data: TimeSeriesDataset, path: Path) -> None:
+    """A tokenizer trained on other data would quietly produce nonsense tokens."""
+    if (meta["dataset"], meta["length"], meta["in_channels"]) != (data.name, data.length, data.n_channels):
+        raise CheckpointError(
+            f"{path} was trained on {meta['dataset']} (length {meta['length']}, "
+            f"{meta['in_channels']} channels), not on {data.name} (length {data.length}, "
+            f"{data.n_channels} channels); use a run folder of that dataset or a new --out"
+        )
 
 
 def tokenizer_metrics(tokenizer: VQTokenizer, ctx: RunContext) -> dict[str, Any]:
@@ -135,6 +162,8 @@ def run_prior_stage(ctx: RunContext, tokenizer: VQTokenizer) -> TrainedModel:
     prior = fit_prior(ctx.config, ctx.data, ctx.standardizer, tokenizer, ctx.folder.path)
     elapsed = time.perf_counter() - start
     model = _trained_model(ctx, tokenizer, prior)
+    if not is_main_process():
+        return model
     ctx.folder.update_metrics({"prior": prior_metrics(model, ctx), "timing": {"prior_s": elapsed}})
     return model
 
@@ -199,7 +228,7 @@ def kl_divergence(p: np.ndarray, q: np.ndarray, eps: float = 1e-6) -> float:
 
 def run_evaluator_stage(ctx: RunContext) -> Evaluator | None:
     """The cached evaluator FCN of this dataset (trained on first use); None if unlabelled."""
-    if not ctx.data.labelled:
+    if not ctx.data.labelled or not is_main_process():
         return None
     start = time.perf_counter()
     evaluator = get_evaluator(
@@ -315,6 +344,15 @@ def draw_run_plots(
                 class_names=ctx.data.class_names,
             )
         )
+    else:
+        plots["Real (left) vs unconditional generated (right) series"] = plot_samples_per_class(
+            ctx.data.x_test,
+            np.zeros(len(ctx.data.x_test), dtype=np.int64),
+            ctx.standardizer.inverse(samples.unconditional),
+            np.zeros(len(samples.unconditional), dtype=np.int64),
+            plots_dir / "samples.png",
+            class_names=("all",),
+        )
     if evaluator is not None:
         real_feats = extract_features(evaluator.model, x_test)
         fake_feats = extract_features(evaluator.model, samples.unconditional)
@@ -385,6 +423,8 @@ def run_all(
     evaluator = run_evaluator_stage(ctx)
     tokenizer = run_tokenizer_stage(ctx)
     model = run_prior_stage(ctx, tokenizer)
+    if not is_main_process():
+        return {}
     samples = run_generation_stage(ctx, model, evaluator)
     run_report_stage(ctx, model, evaluator, samples)
     return ctx.folder.read_metrics()

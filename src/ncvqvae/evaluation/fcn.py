@@ -22,6 +22,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
@@ -262,6 +263,7 @@ def train_fcn(
     *,
     device: str | torch.device = "cpu",
     progress: bool = True,
+    description: str = "evaluator FCN",
 ) -> FCN:
     """Train an evaluator FCN with Adam and cross-entropy; deterministic on CPU.
 
@@ -293,7 +295,14 @@ def train_fcn(
     batch_size = effective_batch_size(len(train_idx), config.batch_size)
     steps_left = config.max_steps if config.max_steps is not None else float("inf")
     best = _BestCheckpoint()
-    bar = tqdm(range(config.max_epochs), desc="evaluator FCN", disable=not progress)
+    bar = tqdm(
+        range(config.max_epochs),
+        desc=description,
+        unit="epoch",
+        disable=not progress,
+        # Outside a terminal each redraw is a new line in the log: draw rarely there.
+        mininterval=0.5 if sys.stderr.isatty() else 30.0,
+    )
     for _ in bar:
         steps, train_loss = _train_epoch(
             model, optimizer, x_fit, y_fit, batch_size, generator, steps_left
@@ -302,11 +311,11 @@ def train_fcn(
         if len(val_idx) > 0:
             val_acc, val_loss = _evaluate(model, x_val, y_val)
             best.update(model, val_acc, val_loss)
-            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}")
+            bar.set_postfix(loss=f"{train_loss:.3f}", val_acc=f"{val_acc:.3f}", refresh=False)
             if best.epochs_since_best >= config.patience:
                 break
         else:
-            bar.set_postfix(loss=f"{train_loss:.3f}")
+            bar.set_postfix(loss=f"{train_loss:.3f}", refresh=False)
         if steps_left <= 0:
             break
     bar.close()

@@ -114,8 +114,13 @@ def evaluate_samples(
         recipe = FCNTrainingConfig(
             max_epochs=10_000, max_steps=config.cas_steps, val_fraction=0.0, patience=10_000, seed=seed
         )
-        cas_model = train_fcn(samples.conditional, samples.conditional_labels, n_classes, recipe, progress=progress)
-        trtr_model = train_fcn(x_train, y_train, n_classes, recipe, progress=progress)
+        cas_model = train_fcn(
+            samples.conditional, samples.conditional_labels, n_classes, recipe,
+            progress=progress, description="CAS FCN (synthetic)",
+        )
+        trtr_model = train_fcn(
+            x_train, y_train, n_classes, recipe, progress=progress, description="TRTR FCN (real)"
+        )
         metrics["cas"] = accuracy(cas_model, x_test, y_test)
         metrics["trtr"] = accuracy(trtr_model, x_test, y_test)
         notes["n_conditional"] = len(samples.conditional)

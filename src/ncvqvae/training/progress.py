@@ -40,7 +40,7 @@ class StageProgressBar(Callback):
         self._bar.update(trainer.global_step - self._bar.n)
         loss = trainer.callback_metrics.get("loss")
         if loss is not None and trainer.global_step % 10 == 0:
-            self._bar.set_postfix(loss=f"{float(loss):.4f}", epoch=trainer.current_epoch)
+            self._bar.set_postfix(loss=f"{float(loss):.4f}", epoch=trainer.current_epoch, refresh=False)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self._bar is not None:

@@ -44,6 +44,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         os.replace(tmp, path)
 
 
+def is_main_process() -> bool:
+    """True on global rank 0 (and in a plain single-process run).
+
+    Under DDP, Lightning re-launches the whole command once per device; the extra ranks
+    only take part in training, while files, metrics and evaluation stay with rank 0.
+    """
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    return getattr(rank_zero_only, "rank", 0) == 0
+
+
 def stage_dir(run_dir: Path, stage: str) -> Path:
     return Path(run_dir) / "checkpoints" / stage
 
