@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu --out runs/GunPoint-barlowtwins-seed0
+	$(BIN)/ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu --out runs/GunPoint-barlowtwins-seed0 --resume
 
 test: $(STAMP)
 	$(BIN)/python -m pytest

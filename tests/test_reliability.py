@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,9 +19,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
+from typer.testing import CliRunner
+
+from ncvqvae import load
+from ncvqvae.cli import app
 from ncvqvae.config import save_config
 from ncvqvae.data.dataset import from_arrays
-from ncvqvae.errors import DataError
+from ncvqvae.errors import CheckpointError, DataError
 from ncvqvae.pipeline import run_all
 from ncvqvae.tokenizer.stft import STFT
 
@@ -133,3 +138,41 @@ def test_loader_accepts_good_arrays_and_names_every_problem(x: np.ndarray) -> No
         assert any(word in message for word in ("NaN", "infinite", "too short", "shorter"))
         return
     assert np.isfinite(data.x_train).all() and data.length >= 8
+
+
+def test_multivariate_basicmotions_trains_end_to_end(tmp_path: Path) -> None:
+    metrics = run_all(tiny_config(data={"dataset": "BasicMotions"}), tmp_path / "bm")
+    assert metrics["tokenizer"]["grid"][0] == 5
+    assert np.isfinite(metrics["generation"]["fid"]) and 0 <= metrics["generation"]["cas"] <= 1
+    model = load(tmp_path / "bm")
+    assert model.sample(3, class_label=2).shape == (3, 6, 100)
+
+
+def test_cli_data_file_with_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 8, 48)
+    y = np.repeat([0, 1], 30)
+    x = np.sin(t[None] * (1 + y[:, None])) + 0.1 * rng.normal(size=(60, 48))
+    np.save(tmp_path / "x.npy", x[:, None, :])
+    np.save(tmp_path / "y.npy", y)
+    config_path = tmp_path / "tiny.yaml"
+    save_config(tiny_config(), config_path)
+    result = CliRunner().invoke(
+        app,
+        ["tokenizer", "--config", str(config_path), "--data-file", str(tmp_path / "x.npy"),
+         "--labels", str(tmp_path / "y.npy"), "--out", str(tmp_path / "run")],
+    )
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["dataset"] == "x" and set(metrics["tokenizer"]["probe"]) == {"svm", "knn"}
+    # A finished tokenizer is not retrained by accident...
+    again = CliRunner().invoke(app, ["tokenizer", "--config", str(config_path), "--data-file",
+                                     str(tmp_path / "x.npy"), "--out", str(tmp_path / "run")])
+    assert again.exit_code == 2 and "--resume" in again.output
+    # ...and a tokenizer from other data is refused when a stage would reuse it.
+    from ncvqvae.pipeline import open_run, run_tokenizer_stage
+
+    ctx = open_run(tiny_config(data={"dataset": "ItalyPowerDemand"}), tmp_path / "other")
+    shutil.copy(tmp_path / "run" / "tokenizer.pt", tmp_path / "other" / "tokenizer.pt")
+    with pytest.raises(CheckpointError, match="was trained on x"):
+        run_tokenizer_stage(ctx)

@@ -134,6 +134,17 @@ def _build_config(
     )
 
 
+def _refuse_finished(marker: Path, folder: Path, *, resume: bool, overwrite: bool) -> None:
+    """A finished result is never redone or replaced by accident."""
+    from ncvqvae.errors import RunFolderError
+
+    if marker.exists() and not (resume or overwrite):
+        raise RunFolderError(
+            f"{folder} already holds a finished run ({marker.name}); pass --resume to reuse it, "
+            "--overwrite to start again (the old folder is kept as a backup), or another --out"
+        )
+
+
 def _default_out(config) -> Path:  # noqa: ANN001
     return Path("runs") / f"{config.data.dataset}-{config.ssl.method}-seed{config.seed}"
 
@@ -167,6 +178,7 @@ def tokenizer(
     out: OutOpt = None,
     config: ConfigOpt = None,
     overwrite: Annotated[bool, typer.Option(help="move an existing run folder to a backup")] = False,
+    resume: Annotated[bool, typer.Option(help="accept a folder whose tokenizer is trained")] = False,
     devices: Annotated[Optional[int], typer.Option(help="devices per node")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto or ddp")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(help="nodes for DDP")] = None,
@@ -176,6 +188,7 @@ def tokenizer(
     _setup_logging()
     try:
         from ncvqvae.pipeline import open_run, run_tokenizer_stage
+        from ncvqvae.run_folder import RunFolder
 
         cfg = _build_config(
             config_file=config, preset=preset, dataset=dataset, data_dir=data_dir, ssl=ssl,
@@ -183,7 +196,9 @@ def tokenizer(
             resample=resample, data_file=data_file, labels=labels, devices=devices,
             strategy=strategy, num_nodes=num_nodes, accelerator=accelerator,
         )
-        ctx = open_run(cfg, out or _default_out(cfg), overwrite=overwrite)
+        folder = out or _default_out(cfg)
+        _refuse_finished(RunFolder(folder).tokenizer_path, folder, resume=resume, overwrite=overwrite)
+        ctx = open_run(cfg, folder, overwrite=overwrite)
         run_tokenizer_stage(ctx)
         _print_metrics(ctx.folder.read_metrics(), ("tokenizer", "timing"))
         typer.echo(f"run folder: {ctx.folder.path}")
@@ -289,15 +304,20 @@ def run_command(
     data_file: DataFileOpt = None,
     labels: LabelsOpt = None,
     overwrite: Annotated[bool, typer.Option(help="move an existing run folder to a backup")] = False,
+    resume: Annotated[bool, typer.Option(help="accept a finished run folder: reuse its stages")] = False,
     devices: Annotated[Optional[int], typer.Option(help="devices per node")] = None,
     strategy: Annotated[Optional[str], typer.Option(help="auto or ddp")] = None,
     num_nodes: Annotated[Optional[int], typer.Option(help="nodes for DDP")] = None,
     accelerator: Annotated[Optional[str], typer.Option(help="auto, cpu or gpu")] = None,
 ) -> None:
-    """Everything: evaluator, tokenizer, prior, sampling, metrics and the HTML report."""
+    """Everything: evaluator, tokenizer, prior, sampling, metrics and the HTML report.
+
+    An interrupted run folder is continued by the same command; a finished one needs
+    --resume (reuse it and rewrite the report) or --overwrite (start again)."""
     _setup_logging()
     try:
         from ncvqvae.pipeline import run_all
+        from ncvqvae.run_folder import RunFolder
 
         cfg = _build_config(
             config_file=config, preset=preset, default_ssl=SSL.barlowtwins, dataset=dataset,
@@ -306,6 +326,7 @@ def run_command(
             devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator,
         )
         folder = out or _default_out(cfg)
+        _refuse_finished(RunFolder(folder).report_path, folder, resume=resume, overwrite=overwrite)
         metrics = run_all(cfg, folder, overwrite=overwrite)
         _print_metrics(metrics, ("evaluator", "tokenizer", "prior", "generation", "timing"))
         typer.echo(f"report: {Path(folder) / 'report.html'}")

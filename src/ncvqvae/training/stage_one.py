@@ -56,7 +56,7 @@ class TokenizerModule(L.LightningModule):
             batch_size=x.shape[0],
             sync_dist=True,
         )
-        self.log("loss", out.loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        self.log("loss", out.loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
         return out.loss
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:

@@ -46,7 +46,7 @@ class PriorModule(L.LightningModule):
             batch_size=tokens.shape[0],
             sync_dist=True,
         )
-        self.log("loss", out.loss.detach(), prog_bar=True, on_step=True, on_epoch=False)
+        self.log("loss", out.loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
         return out.loss
 
     def on_validation_epoch_start(self) -> None:
