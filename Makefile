@@ -24,6 +24,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest
 
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/speed.py
 

@@ -41,6 +41,8 @@ class SSL(str, Enum):
     barlowtwins = "barlowtwins"
     vicreg = "vicreg"
     vibcreg = "vibcreg"
+    byol = "byol"
+    simsiam = "simsiam"
 
 
 class Augment(str, Enum):
@@ -100,7 +102,8 @@ def _build_config(
     num_nodes: int | None = None,
     accelerator: str | None = None,
 ):  # noqa: ANN202 - RunConfig, imported lazily to keep `--help` fast
-    from ncvqvae.config import load_config, preset as make_preset
+    from ncvqvae.config import load_config
+    from ncvqvae.config import preset as make_preset
     from ncvqvae.errors import ConfigError
 
     # Options left unset keep the config file's values; without a file, the preset's.

@@ -16,7 +16,7 @@ import yaml
 
 from ncvqvae.errors import ConfigError
 
-SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg")
+SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg", "byol", "simsiam")
 AUGMENTATIONS = ("warp", "slice", "gauss")
 PRESETS = ("cpu", "paper")
 
@@ -78,11 +78,13 @@ class SSLConfig:
     """The non-contrastive branch (SPEC section 4). ``method="none"`` is the baseline.
 
     Args:
-        method: ``none``, ``barlowtwins``, ``vicreg`` or ``vibcreg``.
+        method: ``none``, ``barlowtwins``, ``vicreg`` or ``vibcreg`` (the paper's), or
+            ``byol`` / ``simsiam`` (predictive alternatives).
         augment: the augmentation set that makes the second view.
         projector: hidden sizes of the projector, dash separated.
         weight: w_ssl; ``None`` takes the method's default from the paper.
         aug_recon_weight: gamma, the weight of the augmented view's reconstruction.
+        target_decay: EMA decay of BYOL's target network.
     """
 
     method: str = "none"
@@ -90,6 +92,7 @@ class SSLConfig:
     projector: str = "4096-4096-4096"
     weight: float | None = None
     aug_recon_weight: float = 0.1
+    target_decay: float = 0.99
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from ncvqvae.config import RunConfig
 from ncvqvae.data.dataset import TimeSeriesDataset, from_arrays
 from ncvqvae.data.sources import load_arrays_from_files, load_dataset
 from ncvqvae.data.standardize import Standardizer
+from ncvqvae.errors import CheckpointError
 from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
 from ncvqvae.evaluation.fcn import extract_features
 from ncvqvae.evaluation.generation import GenerationSamples, draw_samples, evaluate_samples
@@ -41,7 +42,6 @@ from ncvqvae.evaluation.tokens import (
 )
 from ncvqvae.generator import TrainedModel, load_prior, load_tokenizer
 from ncvqvae.prior.sampling import sample_tokens
-from ncvqvae.errors import CheckpointError
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.tokenizer.model import VQTokenizer
 from ncvqvae.training.fit import fit_prior, fit_tokenizer, tokenize_series

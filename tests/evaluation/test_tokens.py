@@ -10,7 +10,13 @@ import torch
 from ncvqvae.config import TokenizerConfig
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
-from ncvqvae.evaluation.tokens import code_usage, encode_split, fit_linear_probes, fraction_used, perplexity
+from ncvqvae.evaluation.tokens import (
+    code_usage,
+    encode_split,
+    fit_linear_probes,
+    fraction_used,
+    perplexity,
+)
 from ncvqvae.tokenizer.model import VQTokenizer
 
 

@@ -10,12 +10,12 @@ import sys
 from pathlib import Path
 
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from ncvqvae.config import preset
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.training.fit import fit_tokenizer
-from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 
 def main(out: Path) -> None:

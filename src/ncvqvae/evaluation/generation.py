@@ -13,7 +13,14 @@ import numpy as np
 
 from ncvqvae.config import EvaluationConfig
 from ncvqvae.data.dataset import TimeSeriesDataset
-from ncvqvae.evaluation.fcn import FCN, FCNTrainingConfig, accuracy, extract_features, predict_proba, train_fcn
+from ncvqvae.evaluation.fcn import (
+    FCN,
+    FCNTrainingConfig,
+    accuracy,
+    extract_features,
+    predict_proba,
+    train_fcn,
+)
 from ncvqvae.evaluation.metrics import (
     autocorrelation_difference,
     class_conditional_fid,

@@ -14,7 +14,7 @@ numbers do not depend on the device the features came from.
 from __future__ import annotations
 
 import warnings
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy import stats

@@ -11,14 +11,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import torch
 from einops import rearrange
 from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ncvqvae.config import SSLConfig, TokenizerConfig
 from ncvqvae.tokenizer.networks import Decoder, Encoder, n_downsampling_blocks
+from ncvqvae.tokenizer.predictive_ssl import (
+    PREDICTIVE_METHODS,
+    PREDICTIVE_WEIGHTS,
+    EMATarget,
+    Predictor,
+    byol_loss,
+    simsiam_loss,
+)
 from ncvqvae.tokenizer.quantizer import Quantizer
-from ncvqvae.tokenizer.ssl import SSL_WEIGHTS, Projector, pool_latent, ssl_loss
+from ncvqvae.tokenizer.ssl import SSL_WEIGHTS, Projector, SSLLossOutput, pool_latent, ssl_loss
 from ncvqvae.tokenizer.stft import STFT
 
 
@@ -133,16 +142,19 @@ class StageOneObjective(nn.Module):
         super().__init__()
         self.ssl_config = ssl_config
         self.tokenizer = VQTokenizer(tokenizer_config, in_channels=in_channels, length=length)
-        self.uses_ssl = ssl_config.method != "none"
+        method = ssl_config.method
+        self.uses_ssl = method != "none"
         if self.uses_ssl:
             self.projector = Projector(
-                2 * tokenizer_config.hidden_dim,
-                ssl_config.projector,
-                iternorm=ssl_config.method == "vibcreg",
+                2 * tokenizer_config.hidden_dim, ssl_config.projector, iternorm=method == "vibcreg"
             )
-            self.ssl_weight = (
-                SSL_WEIGHTS[ssl_config.method] if ssl_config.weight is None else ssl_config.weight
-            )
+            defaults = {**SSL_WEIGHTS, **PREDICTIVE_WEIGHTS}
+            self.ssl_weight = defaults[method] if ssl_config.weight is None else ssl_config.weight
+        if method in PREDICTIVE_METHODS:
+            self.predictor = Predictor(self.projector.out_dim)
+        if method == "byol":
+            # A copy of the online encoder and projector (the codebook is not part of it).
+            self.target = EMATarget(self._online_modules(), decay=ssl_config.target_decay)
 
     def forward(self, x: Tensor, x_aug: Tensor | None = None) -> StageOneOutput:
         out = self.tokenizer(x)
@@ -160,11 +172,7 @@ class StageOneObjective(nn.Module):
             x_aug_hat, u_aug_hat = self.tokenizer.decode(z_aug)
             terms["aug_recon_time"] = F.mse_loss(x_aug_hat, x_aug)
             terms["aug_recon_freq"] = F.mse_loss(u_aug_hat, u_aug)
-            ssl = ssl_loss(
-                self.ssl_config.method,
-                self.projector(pool_latent(out.z_q)),
-                self.projector(pool_latent(z_aug)),
-            )
+            ssl = self._ssl(x, x_aug, pool_latent(out.z_q), pool_latent(z_aug))
             terms["ssl"] = ssl.loss
             terms.update({f"ssl_{k}": v for k, v in ssl.terms.items()})
             loss = (
@@ -175,3 +183,29 @@ class StageOneObjective(nn.Module):
             )
         terms["loss"] = loss
         return StageOneOutput(loss=loss, terms=terms, tokens=out.tokens)
+
+    def _ssl(self, x: Tensor, x_aug: Tensor, pooled: Tensor, pooled_aug: Tensor) -> SSLLossOutput:
+        """The SSL loss between the quantized original view and the augmented view."""
+        method = self.ssl_config.method
+        h1, h2 = self.projector(pooled), self.projector(pooled_aug)
+        if method == "simsiam":
+            return simsiam_loss(self.predictor(h1), self.predictor(h2), h1, h2)
+        if method == "byol":
+            with torch.no_grad():
+                t1, t2 = self._target_projection(x), self._target_projection(x_aug)
+            return byol_loss(self.predictor(h1), self.predictor(h2), t1, t2)
+        return ssl_loss(method, h1, h2)
+
+    def _online_modules(self) -> nn.ModuleDict:
+        return nn.ModuleDict({"encoder": self.tokenizer.encoder, "projector": self.projector})
+
+    def _target_projection(self, x: Tensor) -> Tensor:
+        net = self.target.net
+        # The target sees unquantized latents: quantizing them would mean a second
+        # codebook, and the online codebook must not be updated by the target's pass.
+        return net["projector"](pool_latent(net["encoder"](self.tokenizer.stft(x))))
+
+    def update_target(self) -> None:
+        """BYOL's EMA step; call after every optimiser step. A no-op for other methods."""
+        if self.ssl_config.method == "byol":
+            self.target.update(self._online_modules())

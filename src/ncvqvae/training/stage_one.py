@@ -59,6 +59,9 @@ class TokenizerModule(L.LightningModule):
         self.log("loss", out.loss.detach(), prog_bar=True, on_step=True, on_epoch=False, logger=False)
         return out.loss
 
+    def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
+        self.objective.update_target()
+
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         x = batch[0]
         tok = self.tokenizer(x)
