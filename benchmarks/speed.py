@@ -30,7 +30,7 @@ def _stage1_step(length: int, batch: int, ssl: str, projector: str, repeats: int
 
     from ncvqvae.config import SSLConfig, TokenizerConfig
     from ncvqvae.data.augment import build_augmentation
-    from ncvqvae.tokenizer.model import StageOneObjective
+    from ncvqvae.tokenizer.objective import StageOneObjective
 
     torch.manual_seed(0)
     model = StageOneObjective(

@@ -45,6 +45,11 @@ class SSL(str, Enum):
     simsiam = "simsiam"
 
 
+class TokenizerKind(str, Enum):
+    vqvae = "vqvae"
+    timevqvae = "timevqvae"
+
+
 class Augment(str, Enum):
     warp = "warp"
     slice = "slice"
@@ -61,6 +66,10 @@ PresetOpt = Annotated[
 ]
 SSLOpt = Annotated[Optional[SSL], typer.Option(help="self-supervised branch; none = the baseline")]
 AugmentOpt = Annotated[Optional[Augment], typer.Option(help="augmentation set of the SSL view [default: warp]")]
+TokenizerOpt = Annotated[
+    Optional[TokenizerKind],
+    typer.Option("--tokenizer", help="vqvae (one band) or timevqvae (low/high split) [default: vqvae]"),
+]
 SeedOpt = Annotated[Optional[int], typer.Option(help="random seed [default: 0]")]
 OutOpt = Annotated[Optional[Path], typer.Option(help="run folder (default: runs/<dataset>-<ssl>-seed<seed>)")]
 DataFileOpt = Annotated[
@@ -97,6 +106,7 @@ def _build_config(
     resample: int | None = None,
     data_file: Path | None = None,
     labels: Path | None = None,
+    tokenizer_kind: TokenizerKind | None = None,
     devices: int | None = None,
     strategy: str | None = None,
     num_nodes: int | None = None,
@@ -133,6 +143,7 @@ def _build_config(
         stage1=stage1 if any(v is not None for v in stage1.values()) else None,
         stage2=stage2 if stage2_epochs is not None else None,
         trainer={"devices": devices, "strategy": strategy, "num_nodes": num_nodes, "accelerator": accelerator},
+        tokenizer={"kind": None if tokenizer_kind is None else tokenizer_kind.value},
         seed=seed,
     )
 
@@ -149,7 +160,8 @@ def _refuse_finished(marker: Path, folder: Path, *, resume: bool, overwrite: boo
 
 
 def _default_out(config) -> Path:  # noqa: ANN001
-    return Path("runs") / f"{config.data.dataset}-{config.ssl.method}-seed{config.seed}"
+    kind = "" if config.tokenizer.kind == "vqvae" else f"-{config.tokenizer.kind}"
+    return Path("runs") / f"{config.data.dataset}{kind}-{config.ssl.method}-seed{config.seed}"
 
 
 @app.command()
@@ -172,6 +184,7 @@ def tokenizer(
     preset: PresetOpt = None,
     ssl: Annotated[Optional[SSL], typer.Option(help="SSL branch; none = the baseline [default: none]")] = None,
     augment: AugmentOpt = None,
+    tokenizer_kind: TokenizerOpt = None,
     epochs: Annotated[Optional[int], typer.Option(help="stage-1 epochs (overrides the preset)")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="stage-1 batch size")] = None,
     seed: SeedOpt = None,
@@ -196,7 +209,8 @@ def tokenizer(
         cfg = _build_config(
             config_file=config, preset=preset, dataset=dataset, data_dir=data_dir, ssl=ssl,
             augment=augment, seed=seed, stage1_epochs=epochs, batch_size=batch_size,
-            resample=resample, data_file=data_file, labels=labels, devices=devices,
+            resample=resample, data_file=data_file, labels=labels,
+            tokenizer_kind=tokenizer_kind, devices=devices,
             strategy=strategy, num_nodes=num_nodes, accelerator=accelerator,
         )
         folder = out or _default_out(cfg)
@@ -299,6 +313,7 @@ def run_command(
     data_dir: DataDirOpt = None,
     ssl: Annotated[Optional[SSL], typer.Option(help="SSL branch; none = the baseline [default: barlowtwins]")] = None,
     augment: AugmentOpt = None,
+    tokenizer_kind: TokenizerOpt = None,
     preset: PresetOpt = None,
     seed: SeedOpt = None,
     out: OutOpt = None,
@@ -325,7 +340,7 @@ def run_command(
         cfg = _build_config(
             config_file=config, preset=preset, default_ssl=SSL.barlowtwins, dataset=dataset,
             data_dir=data_dir, ssl=ssl, augment=augment, seed=seed, resample=resample,
-            data_file=data_file, labels=labels,
+            data_file=data_file, labels=labels, tokenizer_kind=tokenizer_kind,
             devices=devices, strategy=strategy, num_nodes=num_nodes, accelerator=accelerator,
         )
         folder = out or _default_out(cfg)

@@ -19,6 +19,7 @@ from ncvqvae.errors import ConfigError
 SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg", "byol", "simsiam")
 AUGMENTATIONS = ("warp", "slice", "gauss")
 PRESETS = ("cpu", "paper")
+TOKENIZERS = ("vqvae", "timevqvae")
 
 
 @dataclass(frozen=True)
@@ -60,8 +61,15 @@ class TokenizerConfig:
         dead_code_threshold: restart codes whose EMA cluster size falls below this
             (0 turns restarts off).
         n_fft, hop_length: the STFT's frame and hop.
+        kind: ``vqvae`` (one band, SPEC section 3) or ``timevqvae`` (TimeVQVAE's split
+            into a low band, STFT row 0, and a high band, rows 1..4, each with its own
+            encoder, codebook and decoder).
+        low_width, high_width: token-grid widths of the two bands in ``timevqvae`` mode.
     """
 
+    kind: str = "vqvae"
+    low_width: int = 8
+    high_width: int = 32
     hidden_dim: int = 64
     n_resblocks: int = 4
     codebook_size: int = 32
@@ -231,6 +239,8 @@ def validate(cfg: RunConfig) -> None:
             raise ConfigError(f"{stage}.epochs must be >= 1, got {optim.epochs}")
         if optim.batch_size < 1:
             raise ConfigError(f"{stage}.batch_size must be >= 1, got {optim.batch_size}")
+    if cfg.tokenizer.kind not in TOKENIZERS:
+        raise ConfigError(f"unknown tokenizer {cfg.tokenizer.kind!r}; choose one of {TOKENIZERS}")
     if cfg.tokenizer.codebook_size < 2:
         raise ConfigError("tokenizer.codebook_size must be >= 2")
     if cfg.prior.hidden_dim % cfg.prior.n_heads:

@@ -15,18 +15,18 @@ import torch
 from ncvqvae.config import from_dict
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError, ConfigError
-from ncvqvae.prior.maskgit import MaskGIT
+from ncvqvae.prior.build import Prior, build_prior
 from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
-from ncvqvae.tokenizer.model import VQTokenizer
+from ncvqvae.tokenizer.objective import Tokenizer, build_tokenizer
 from ncvqvae.training.fit import load_export
 
 
-def load_tokenizer(path: Path) -> tuple[VQTokenizer, dict]:
+def load_tokenizer(path: Path) -> tuple[Tokenizer, dict]:
     payload = load_export(path)
     config = from_dict(payload["config"])
     meta = payload["meta"]
-    tokenizer = VQTokenizer(config.tokenizer, in_channels=meta["in_channels"], length=meta["length"])
+    tokenizer = build_tokenizer(config.tokenizer, in_channels=meta["in_channels"], length=meta["length"])
     try:
         tokenizer.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
@@ -34,7 +34,7 @@ def load_tokenizer(path: Path) -> tuple[VQTokenizer, dict]:
     return tokenizer.eval(), meta
 
 
-def load_prior(path: Path, tokenizer: VQTokenizer) -> MaskGIT:
+def load_prior(path: Path, tokenizer: Tokenizer) -> Prior:
     payload = load_export(path)
     config = from_dict(payload["config"])
     meta = payload["meta"]
@@ -43,20 +43,18 @@ def load_prior(path: Path, tokenizer: VQTokenizer) -> MaskGIT:
             f"{path} was trained on sequences of {meta['n_tokens']} tokens but the tokenizer "
             f"makes {tokenizer.n_tokens}; the prior belongs to another run"
         )
-    prior = MaskGIT(
-        config.prior,
-        codebook=tokenizer.quantizer.codebook.detach(),
-        n_tokens=meta["n_tokens"],
-        n_classes=meta["n_classes"],
-    )
-    prior.load_state_dict(payload["state_dict"])
+    prior = build_prior(config.prior, tokenizer, meta["n_classes"])
+    try:
+        prior.load_state_dict(payload["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(f"{path} does not match this run's prior: {err}") from err
     return prior.eval()
 
 
 @dataclass
 class TrainedModel:
-    tokenizer: VQTokenizer
-    prior: MaskGIT | None
+    tokenizer: Tokenizer
+    prior: Prior | None
     standardizer: Standardizer
     class_names: tuple[str, ...]
     sampling_steps: int = 10

@@ -43,7 +43,7 @@ from ncvqvae.evaluation.tokens import (
 from ncvqvae.generator import TrainedModel, load_prior, load_tokenizer
 from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
-from ncvqvae.tokenizer.model import VQTokenizer
+from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.training.fit import fit_prior, fit_tokenizer, tokenize_series
 from ncvqvae.training.trainer import is_main_process
 
@@ -104,7 +104,7 @@ def open_run(
     return RunContext(config, folder, data, standardizer)
 
 
-def run_tokenizer_stage(ctx: RunContext) -> VQTokenizer:
+def run_tokenizer_stage(ctx: RunContext) -> Tokenizer:
     """Train (or load) the tokenizer and record its metrics."""
     if ctx.folder.tokenizer_path.exists():
         log.info("tokenizer already trained in %s; loading it", ctx.folder.path)
@@ -132,11 +132,11 @@ def check_tokenizer_matches_data(meta: dict[str, Any], data: TimeSeriesDataset, 
         )
 
 
-def tokenizer_metrics(tokenizer: VQTokenizer, ctx: RunContext) -> dict[str, Any]:
+def tokenizer_metrics(tokenizer: Tokenizer, ctx: RunContext) -> dict[str, Any]:
     """Test reconstruction MSE, codebook use on the whole train split, linear probes."""
     train = encode_split(tokenizer, ctx.x_train)
     test = encode_split(tokenizer, ctx.x_test)
-    usage = code_usage(train.tokens, tokenizer.config.codebook_size)
+    usage = code_usage(train.tokens, tokenizer.vocab_size)
     metrics: dict[str, Any] = {
         "recon_mse": test.recon_mse,
         "recon_mse_train": train.recon_mse,
@@ -152,7 +152,7 @@ def tokenizer_metrics(tokenizer: VQTokenizer, ctx: RunContext) -> dict[str, Any]
     return metrics
 
 
-def run_prior_stage(ctx: RunContext, tokenizer: VQTokenizer) -> TrainedModel:
+def run_prior_stage(ctx: RunContext, tokenizer: Tokenizer) -> TrainedModel:
     """Train (or load) the prior; record masked accuracy and the token-usage KL."""
     if ctx.folder.prior_path.exists():
         log.info("prior already trained in %s; loading it", ctx.folder.path)
@@ -168,7 +168,7 @@ def run_prior_stage(ctx: RunContext, tokenizer: VQTokenizer) -> TrainedModel:
     return model
 
 
-def _trained_model(ctx: RunContext, tokenizer: VQTokenizer, prior: Any) -> TrainedModel:
+def _trained_model(ctx: RunContext, tokenizer: Tokenizer, prior: Any) -> TrainedModel:
     return TrainedModel(
         tokenizer=tokenizer,
         prior=prior,
@@ -182,9 +182,7 @@ def _trained_model(ctx: RunContext, tokenizer: VQTokenizer, prior: Any) -> Train
 def prior_metrics(model: TrainedModel, ctx: RunContext) -> dict[str, float]:
     """Validation loss and masked accuracy (test tokens, fixed masks), the majority-code
     baseline the accuracy should beat, and KL(real || generated) of code usage."""
-    from ncvqvae.prior.masking import mask_tokens
-
-    codebook_size = model.tokenizer.config.codebook_size
+    vocab = model.tokenizer.vocab_size
     tokens_train = tokenize_series(model.tokenizer, ctx.x_train)
     tokens_test = tokenize_series(model.tokenizer, ctx.x_test)
     y_test = (
@@ -193,15 +191,16 @@ def prior_metrics(model: TrainedModel, ctx: RunContext) -> dict[str, float]:
         else torch.full((len(tokens_test),), model.prior.null_class)
     )
     generator = torch.Generator().manual_seed(12345)
+    loss_sum, correct, total = 0.0, 0.0, 0
     with torch.inference_mode():
-        losses, correct, total = [], 0, 0
         for i in range(0, len(tokens_test), 512):
-            tok, lab = tokens_test[i : i + 512], y_test[i : i + 512]
-            masked, mask = mask_tokens(tok, model.prior.mask_id, generator=generator)
-            logits = model.prior(masked, lab)
-            losses.append(torch.nn.functional.cross_entropy(logits[mask], tok[mask], reduction="sum"))
-            correct += int((logits[mask].argmax(-1) == tok[mask]).sum())
-            total += int(mask.sum())
+            out = model.prior.loss(
+                tokens_test[i : i + 512], y_test[i : i + 512], drop_labels=False, generator=generator
+            )
+            n = int(out.n_masked)
+            loss_sum += float(out.loss) * n
+            correct += float(out.masked_accuracy) * n
+            total += n
     tokens_generated = sample_tokens(
         model.prior,
         max(len(tokens_train), 256),
@@ -209,10 +208,10 @@ def prior_metrics(model: TrainedModel, ctx: RunContext) -> dict[str, float]:
         temperature=model.gumbel_temperature,
         generator=torch.Generator().manual_seed(ctx.config.seed),
     )
-    real_usage = code_usage(tokens_train.numpy(), codebook_size)
-    fake_usage = code_usage(tokens_generated.numpy(), codebook_size)
+    real_usage = code_usage(tokens_train.numpy(), vocab)
+    fake_usage = code_usage(tokens_generated.numpy(), vocab)
     return {
-        "val_loss": float(sum(losses) / total),
+        "val_loss": loss_sum / total,
         "val_masked_acc": correct / total,
         "majority_code_freq": float(real_usage.max()),
         "token_kl": kl_divergence(real_usage, fake_usage),
@@ -366,7 +365,7 @@ def draw_run_plots(
                 )
             )
     train = encode_split(model.tokenizer, ctx.x_train)
-    counts = np.bincount(train.tokens.ravel(), minlength=model.tokenizer.config.codebook_size)
+    counts = np.bincount(train.tokens.ravel(), minlength=model.tokenizer.vocab_size)
     plots["Codebook usage on the training split"] = plot_codebook_usage(
         counts, plots_dir / "codebook_usage.png"
     )

@@ -8,7 +8,7 @@ from ncvqvae.config import SSLConfig, TokenizerConfig
 from ncvqvae.data.augment import build_augmentation
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
-from ncvqvae.tokenizer.model import StageOneObjective
+from ncvqvae.tokenizer.objective import StageOneObjective
 
 TOK = TokenizerConfig(hidden_dim=16, n_resblocks=1, codebook_size=16)
 

@@ -8,7 +8,7 @@ import torch
 
 from ncvqvae.config import SSLConfig, TokenizerConfig
 from ncvqvae.data.augment import build_augmentation
-from ncvqvae.tokenizer.model import StageOneObjective
+from ncvqvae.tokenizer.objective import StageOneObjective
 from ncvqvae.tokenizer.predictive_ssl import byol_loss, simsiam_loss
 
 TOK = TokenizerConfig(hidden_dim=16, n_resblocks=1, codebook_size=16)

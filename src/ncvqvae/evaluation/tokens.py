@@ -15,7 +15,7 @@ from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import MinMaxScaler
 from sklearn.svm import SVC
 
-from ncvqvae.tokenizer.model import VQTokenizer
+from ncvqvae.tokenizer.objective import Tokenizer
 
 
 @dataclass
@@ -28,7 +28,7 @@ class EncodedSplit:
 
 
 @torch.no_grad()
-def encode_split(tokenizer: VQTokenizer, x: np.ndarray, batch: int = 256) -> EncodedSplit:
+def encode_split(tokenizer: Tokenizer, x: np.ndarray, batch: int = 256) -> EncodedSplit:
     """Encode standardized series (N, C, L) without touching any running statistic."""
     was_training = tokenizer.training
     tokenizer.eval()

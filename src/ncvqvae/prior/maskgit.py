@@ -32,10 +32,18 @@ class MaskGIT(nn.Module):
             so that the prior starts from the tokenizer's geometry of codes.
         n_tokens: N, the sequence length.
         n_classes: number of classes; class id ``n_classes`` means "no class".
+        context_dim: width of an optional per-position context (B, N, context_dim) added
+            to the input, e.g. the low-band tokens that condition a high-band prior.
     """
 
     def __init__(
-        self, config: PriorConfig, *, codebook: Tensor, n_tokens: int, n_classes: int
+        self,
+        config: PriorConfig,
+        *,
+        codebook: Tensor,
+        n_tokens: int,
+        n_classes: int,
+        context_dim: int | None = None,
     ) -> None:
         super().__init__()
         self.config = config
@@ -66,10 +74,15 @@ class MaskGIT(nn.Module):
         )
         self.norm = nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, self.codebook_size)
+        self.context_proj = None if context_dim is None else nn.Linear(context_dim, hidden)
 
-    def forward(self, tokens: Tensor, class_labels: Tensor) -> Tensor:
+    def forward(self, tokens: Tensor, class_labels: Tensor, context: Tensor | None = None) -> Tensor:
         """tokens (B, N) with mask ids, class_labels (B,) -> logits (B, N, K)."""
         h = self.embed_proj(self.token_embedding(tokens))
+        if self.context_proj is not None:
+            if context is None:
+                raise ValueError("this prior is conditioned on a context; pass context=")
+            h = h + self.context_proj(context)
         cls = self.class_embedding(class_labels)[:, None, :]
         h = torch.cat([cls, h], dim=1) + self.position
         h = self.norm(self.transformer(h))
@@ -92,6 +105,7 @@ class MaskGIT(nn.Module):
         *,
         drop_labels: bool = True,
         generator: torch.Generator | None = None,
+        context: Tensor | None = None,
     ) -> PriorLossOutput:
         """Cross-entropy of the true tokens at the masked positions only.
 
@@ -102,7 +116,7 @@ class MaskGIT(nn.Module):
         masked, mask = mask_tokens(tokens, self.mask_id, generator=generator)
         if drop_labels:
             class_labels = self.drop_labels(class_labels, generator)
-        logits = self(masked, class_labels)
+        logits = self(masked, class_labels, context)
         target = tokens[mask]
         picked = logits[mask]
         loss = F.cross_entropy(picked, target)

@@ -9,6 +9,7 @@ from torch import Tensor
 
 from ncvqvae.prior.maskgit import MaskGIT
 from ncvqvae.prior.masking import cosine_schedule
+from ncvqvae.prior.two_band import TwoBandPrior
 
 
 def gumbel_noise(shape: torch.Size, *, device: torch.device, generator: torch.Generator | None) -> Tensor:
@@ -17,7 +18,11 @@ def gumbel_noise(shape: torch.Size, *, device: torch.device, generator: torch.Ge
 
 
 def guided_logits(
-    model: MaskGIT, tokens: Tensor, class_labels: Tensor | None, guidance: float
+    model: MaskGIT,
+    tokens: Tensor,
+    class_labels: Tensor | None,
+    guidance: float,
+    context: Tensor | None = None,
 ) -> Tensor:
     """l_null + w (l_class - l_null); the unconditional pass runs only when it matters.
 
@@ -26,16 +31,44 @@ def guided_logits(
     """
     null = torch.full((tokens.shape[0],), model.null_class, device=tokens.device, dtype=torch.long)
     if class_labels is None:
-        return model(tokens, null)
-    logits = model(tokens, class_labels)
+        return model(tokens, null, context)
+    logits = model(tokens, class_labels, context)
     if guidance != 1.0:
-        l_null = model(tokens, null)
+        l_null = model(tokens, null, context)
         logits = l_null + guidance * (logits - l_null)
     return logits
 
 
 @torch.inference_mode()
 def sample_tokens(
+    model: MaskGIT | TwoBandPrior,
+    n: int,
+    *,
+    class_labels: Tensor | None = None,
+    steps: int = 10,
+    guidance: float = 1.0,
+    temperature: float = 4.0,
+    generator: torch.Generator | None = None,
+    device: torch.device | str = "cpu",
+) -> Tensor:
+    """Generate n token sequences (n, N); a two-band prior samples low, then high."""
+    options = dict(
+        class_labels=class_labels,
+        steps=steps,
+        guidance=guidance,
+        temperature=temperature,
+        generator=generator,
+        device=device,
+    )
+    if isinstance(model, TwoBandPrior):
+        low = decode_tokens(model.low, n, **options)
+        high = decode_tokens(model.high, n, context=model.context(low), **options)
+        return torch.cat([low, high + model.codebook_size], dim=1)
+    return decode_tokens(model, n, **options)
+
+
+@torch.inference_mode()
+def decode_tokens(
     model: MaskGIT,
     n: int,
     *,
@@ -45,6 +78,7 @@ def sample_tokens(
     temperature: float = 4.0,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    context: Tensor | None = None,
 ) -> Tensor:
     """Generate n token sequences (n, N) in exactly ``steps`` parallel decoding steps.
 
@@ -66,7 +100,7 @@ def sample_tokens(
         class_labels = class_labels.to(device=device, dtype=torch.long)
     for t in range(steps):
         unknown = tokens == model.mask_id
-        logits = guided_logits(model, tokens, class_labels, guidance).float()
+        logits = guided_logits(model, tokens, class_labels, guidance, context).float()
         log_probs = torch.log_softmax(logits, dim=-1)
         # Gumbel-max draws exactly from softmax(logits), with a seedable generator.
         sampled = (log_probs + gumbel_noise(log_probs.shape, device=device, generator=generator)).argmax(-1)

@@ -1,33 +1,21 @@
-"""The stage-1 tokenizer (VQ-VAE in the STFT domain) and its NC-VQVAE training objective.
+"""The stage-1 tokenizer: a VQ-VAE in the STFT domain (SPEC section 3).
 
 :class:`VQTokenizer` is the part stage 2 and evaluation use: series in, tokens out, and
-back. :class:`StageOneObjective` adds what only training needs: the reconstruction
-losses and, for NC-VQVAE, the augmented branch, projector and SSL loss. With
-``ssl.method == "none"`` the objective is exactly the baseline: no augmented branch is
-ever computed, so the two differ in that one setting alone.
+back, plus the loss terms and augmented branch that the training objective
+(:mod:`ncvqvae.tokenizer.objective`) combines.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import torch
 from einops import rearrange
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ncvqvae.config import SSLConfig, TokenizerConfig
+from ncvqvae.config import TokenizerConfig
 from ncvqvae.tokenizer.networks import Decoder, Encoder, n_downsampling_blocks
-from ncvqvae.tokenizer.predictive_ssl import (
-    PREDICTIVE_METHODS,
-    PREDICTIVE_WEIGHTS,
-    EMATarget,
-    Predictor,
-    byol_loss,
-    simsiam_loss,
-)
 from ncvqvae.tokenizer.quantizer import Quantizer
-from ncvqvae.tokenizer.ssl import SSL_WEIGHTS, Projector, SSLLossOutput, pool_latent, ssl_loss
 from ncvqvae.tokenizer.stft import STFT
 
 
@@ -47,6 +35,7 @@ class TokenizerOutput:
     z_q: Tensor
     tokens: Tensor
     commit_loss: Tensor
+    bands: tuple[Tensor, ...] | None = None  # two-band tokenizers: per-band parts for losses
 
 
 class VQTokenizer(nn.Module):
@@ -114,98 +103,35 @@ class VQTokenizer(nn.Module):
         """tokens (B, N) -> series (B, C, L) in standardized units."""
         return self.decode(self.tokens_to_latents(tokens))[0]
 
+    @property
+    def vocab_size(self) -> int:
+        """Distinct token values: K."""
+        return self.config.codebook_size
 
-@dataclass
-class StageOneOutput:
-    """The loss to minimise and every named term, for logging."""
-
-    loss: Tensor
-    terms: dict[str, Tensor] = field(default_factory=dict)
-    tokens: Tensor | None = None
-
-
-class StageOneObjective(nn.Module):
-    """L = L_VQ(x) [+ gamma (||x'-x'^||^2 + ||u'-u'^||^2) + w_ssl L_SSL(P(pool z_q), P(pool z'))].
-
-    The SSL term reaches the encoder through the straight-through z_q, which is how the
-    semantics end up in the discrete tokens themselves and not only in the encoder.
-    """
-
-    def __init__(
-        self,
-        tokenizer_config: TokenizerConfig,
-        ssl_config: SSLConfig,
-        *,
-        in_channels: int,
-        length: int,
-    ) -> None:
-        super().__init__()
-        self.ssl_config = ssl_config
-        self.tokenizer = VQTokenizer(tokenizer_config, in_channels=in_channels, length=length)
-        method = ssl_config.method
-        self.uses_ssl = method != "none"
-        if self.uses_ssl:
-            self.projector = Projector(
-                2 * tokenizer_config.hidden_dim, ssl_config.projector, iternorm=method == "vibcreg"
-            )
-            defaults = {**SSL_WEIGHTS, **PREDICTIVE_WEIGHTS}
-            self.ssl_weight = defaults[method] if ssl_config.weight is None else ssl_config.weight
-        if method in PREDICTIVE_METHODS:
-            self.predictor = Predictor(self.projector.out_dim)
-        if method == "byol":
-            # A copy of the online encoder and projector (the codebook is not part of it).
-            self.target = EMATarget(self._online_modules(), decay=ssl_config.target_decay)
-
-    def forward(self, x: Tensor, x_aug: Tensor | None = None) -> StageOneOutput:
-        out = self.tokenizer(x)
-        terms = {
+    def loss_terms(self, x: Tensor, out: TokenizerOutput) -> dict[str, Tensor]:
+        """L_VQ: time MSE + time-frequency MSE + commitment (already weighted by beta)."""
+        return {
             "recon_time": F.mse_loss(out.x_hat, x),
             "recon_freq": F.mse_loss(out.u_hat, out.u),
             "commit": out.commit_loss,
         }
-        loss = terms["recon_time"] + terms["recon_freq"] + terms["commit"]
-        if self.uses_ssl:
-            if x_aug is None:
-                raise ValueError("the SSL objective needs the augmented view x_aug")
-            u_aug = self.tokenizer.stft(x_aug)
-            z_aug = self.tokenizer.encoder(u_aug)
-            x_aug_hat, u_aug_hat = self.tokenizer.decode(z_aug)
-            terms["aug_recon_time"] = F.mse_loss(x_aug_hat, x_aug)
-            terms["aug_recon_freq"] = F.mse_loss(u_aug_hat, u_aug)
-            ssl = self._ssl(x, x_aug, pool_latent(out.z_q), pool_latent(z_aug))
-            terms["ssl"] = ssl.loss
-            terms.update({f"ssl_{k}": v for k, v in ssl.terms.items()})
-            loss = (
-                loss
-                + self.ssl_config.aug_recon_weight
-                * (terms["aug_recon_time"] + terms["aug_recon_freq"])
-                + self.ssl_weight * ssl.loss
-            )
-        terms["loss"] = loss
-        return StageOneOutput(loss=loss, terms=terms, tokens=out.tokens)
 
-    def _ssl(self, x: Tensor, x_aug: Tensor, pooled: Tensor, pooled_aug: Tensor) -> SSLLossOutput:
-        """The SSL loss between the quantized original view and the augmented view."""
-        method = self.ssl_config.method
-        h1, h2 = self.projector(pooled), self.projector(pooled_aug)
-        if method == "simsiam":
-            return simsiam_loss(self.predictor(h1), self.predictor(h2), h1, h2)
-        if method == "byol":
-            with torch.no_grad():
-                t1, t2 = self._target_projection(x), self._target_projection(x_aug)
-            return byol_loss(self.predictor(h1), self.predictor(h2), t1, t2)
-        return ssl_loss(method, h1, h2)
+    def ssl_input(self, x: Tensor) -> Tensor:
+        """What the SSL encoder sees: the STFT of x."""
+        return self.stft(x)
 
-    def _online_modules(self) -> nn.ModuleDict:
-        return nn.ModuleDict({"encoder": self.tokenizer.encoder, "projector": self.projector})
+    @property
+    def ssl_encoder(self) -> nn.Module:
+        return self.encoder
 
-    def _target_projection(self, x: Tensor) -> Tensor:
-        net = self.target.net
-        # The target sees unquantized latents: quantizing them would mean a second
-        # codebook, and the online codebook must not be updated by the target's pass.
-        return net["projector"](pool_latent(net["encoder"](self.tokenizer.stft(x))))
+    def augmented_branch(self, x_aug: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The augmented view through encoder and decoder, unquantized: (z', its losses)."""
+        u_aug = self.stft(x_aug)
+        z_aug = self.encoder(u_aug)
+        x_aug_hat, u_aug_hat = self.decode(z_aug)
+        return z_aug, {
+            "aug_recon_time": F.mse_loss(x_aug_hat, x_aug),
+            "aug_recon_freq": F.mse_loss(u_aug_hat, u_aug),
+        }
 
-    def update_target(self) -> None:
-        """BYOL's EMA step; call after every optimiser step. A no-op for other methods."""
-        if self.ssl_config.method == "byol":
-            self.target.update(self._online_modules())
+

@@ -20,8 +20,8 @@ from ncvqvae.config import RunConfig
 from ncvqvae.data.dataset import TimeSeriesDataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError
-from ncvqvae.prior.maskgit import MaskGIT
-from ncvqvae.tokenizer.model import VQTokenizer
+from ncvqvae.prior.build import Prior, build_prior
+from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.training.stage_one import TokenizerModule
 from ncvqvae.training.stage_two import PriorModule
 from ncvqvae.training.trainer import build_trainer, last_checkpoint, merge_logs, plan_epochs
@@ -56,7 +56,7 @@ def _checkpoint_every(epochs: int) -> int:
 
 def fit_tokenizer(
     config: RunConfig, data: TimeSeriesDataset, standardizer: Standardizer, run_dir: Path
-) -> VQTokenizer:
+) -> Tokenizer:
     """Train stage 1 on the training split (validating on test) and export it."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     x_train = torch.from_numpy(standardizer.transform(data.x_train))
@@ -101,7 +101,7 @@ def fit_tokenizer(
 
 
 @torch.no_grad()
-def tokenize_series(tokenizer: VQTokenizer, x: np.ndarray, batch: int = 512) -> torch.Tensor:
+def tokenize_series(tokenizer: Tokenizer, x: np.ndarray, batch: int = 512) -> torch.Tensor:
     """Standardized series (N, C, L) -> tokens (N, N_tok), in eval mode (no EMA/BN update)."""
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
@@ -116,9 +116,9 @@ def fit_prior(
     config: RunConfig,
     data: TimeSeriesDataset,
     standardizer: Standardizer,
-    tokenizer: VQTokenizer,
+    tokenizer: Tokenizer,
     run_dir: Path,
-) -> MaskGIT:
+) -> Prior:
     """Train stage 2 on the frozen tokenizer's tokens of the training split and export it."""
     L.seed_everything(config.seed, workers=True, verbose=False)
     tokens_train = tokenize_series(tokenizer, standardizer.transform(data.x_train))
@@ -129,11 +129,7 @@ def fit_prior(
     y_test = torch.from_numpy(data.y_test) if data.labelled else torch.full((len(tokens_test),), n_classes)
     batch, epochs, steps = plan_epochs(len(tokens_train), config.stage2)
     module = PriorModule(
-        config,
-        codebook=tokenizer.quantizer.codebook.detach().cpu(),
-        n_tokens=tokenizer.n_tokens,
-        n_classes=n_classes,
-        total_steps=steps,
+        config, prior=build_prior(config.prior, tokenizer, n_classes), total_steps=steps
     )
     trainer = build_trainer(
         config.trainer,

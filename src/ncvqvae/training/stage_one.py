@@ -8,7 +8,7 @@ from torch import Tensor
 
 from ncvqvae.config import RunConfig
 from ncvqvae.data.augment import build_augmentation
-from ncvqvae.tokenizer.model import StageOneObjective
+from ncvqvae.tokenizer.objective import StageOneObjective
 from ncvqvae.training.optim import configure_adamw_cosine
 
 

@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import lightning as L
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from ncvqvae.config import RunConfig
-from ncvqvae.prior.maskgit import MaskGIT
 from ncvqvae.training.optim import configure_adamw_cosine
 
 
 class PriorModule(L.LightningModule):
-    """Trains :class:`MaskGIT` on batches of (tokens (B, N), class labels (B,))."""
+    """Trains a prior (:class:`MaskGIT` or the two-band one) on batches of
+    (tokens (B, N), class labels (B,))."""
 
-    def __init__(
-        self,
-        config: RunConfig,
-        *,
-        codebook: Tensor,
-        n_tokens: int,
-        n_classes: int,
-        total_steps: int,
-    ) -> None:
+    def __init__(self, config: RunConfig, *, prior: nn.Module, total_steps: int) -> None:
         super().__init__()
         self.config = config
         self.total_steps = total_steps
-        self.prior = MaskGIT(config.prior, codebook=codebook, n_tokens=n_tokens, n_classes=n_classes)
+        self.prior = prior
         self._generator: torch.Generator | None = None
         self._val_generator: torch.Generator | None = None
 
