@@ -34,7 +34,16 @@ def load_reference() -> dict[tuple[str, str, str], tuple[float, float]]:
         }
 
 
-def train_once(dataset: str, data_dir: str | None, ssl: str, augment: str, seed: int, steps: int | None, batch: int | None) -> dict[str, float]:
+def train_once(
+    dataset: str,
+    data_dir: str | None,
+    ssl: str,
+    augment: str,
+    seed: int,
+    steps: int | None,
+    batch: int | None,
+    tokenizer: str = "vqvae",
+) -> dict[str, float]:
     from ncvqvae.config import preset
     from ncvqvae.pipeline import open_run, tokenizer_metrics
     from ncvqvae.training.fit import fit_tokenizer
@@ -42,6 +51,7 @@ def train_once(dataset: str, data_dir: str | None, ssl: str, augment: str, seed:
     config = preset("cpu").override(
         data={"dataset": dataset, "data_dir": data_dir},
         ssl={"method": ssl, "augment": augment},
+        tokenizer={"kind": tokenizer},
         stage1={"max_steps": steps, "batch_size": batch},
         trainer={"progress_bar": False},
         seed=seed,
@@ -74,6 +84,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--steps", type=int, default=None, help="stage-1 optimiser steps (default: the cpu preset's)")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--tokenizer", choices=["vqvae", "timevqvae"], default="vqvae")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
 
@@ -85,31 +96,33 @@ def main() -> None:
             augment = augment or "warp"
             runs = []
             for seed in args.seeds:
-                result = train_once(dataset, args.data_dir, ssl, augment, seed, args.steps, args.batch_size)
+                result = train_once(
+                    dataset, args.data_dir, ssl, augment, seed, args.steps, args.batch_size, args.tokenizer
+                )
                 print(f"{dataset} {setting} seed {seed}: " + ", ".join(f"{k}={v:.4g}" for k, v in result.items()), flush=True)
                 runs.append(result)
             ref_setting = "none" if ssl == "none" else f"{ssl}_{augment}"
-            row = {"dataset": dataset, "setting": ref_setting, "seeds": len(runs)}
+            row = {"dataset": dataset, "tokenizer": args.tokenizer, "setting": ref_setting, "seeds": len(runs)}
             for metric in (*METRICS, "train_s"):
                 row[f"{metric}_mean"], row[f"{metric}_std"] = _mean_std([r[metric] for r in runs])
             for metric in ("svm", "knn"):
-                ref = reference.get((dataset, metric, ref_setting))
+                ref = reference.get((dataset, metric, ref_setting)) if args.tokenizer == "vqvae" else None
                 row[f"ref_{metric}"] = "" if ref is None else f"{ref[0]:.1f} ± {ref[1]:.1f}"
             rows.append(row)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"quality_{'_'.join(args.datasets)}"
+    stem = args.out / f"quality_{'_'.join(args.datasets)}_{args.tokenizer}"
     with open(f"{stem}.csv", "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     lines = [
-        "| dataset | setting | seeds | SVM % (ours) | KNN % (ours) | recon MSE | perplexity | train s | SVM % (authors) | KNN % (authors) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| dataset | tokenizer | setting | seeds | SVM % (ours) | KNN % (ours) | recon MSE | perplexity | train s | SVM % (authors) | KNN % (authors) |",
+        "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['dataset']} | {r['setting']} | {r['seeds']} | {r['svm_mean']:.1f} ± {r['svm_std']:.1f} "
+            f"| {r['dataset']} | {r['tokenizer']} | {r['setting']} | {r['seeds']} | {r['svm_mean']:.1f} ± {r['svm_std']:.1f} "
             f"| {r['knn_mean']:.1f} ± {r['knn_std']:.1f} | {r['recon_mse_mean']:.4f} | {r['perplexity_mean']:.1f} "
             f"| {r['train_s_mean']:.0f} | {r['ref_svm'] or '-'} | {r['ref_knn'] or '-'} |"
         )
