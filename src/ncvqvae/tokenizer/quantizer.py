@@ -14,6 +14,8 @@ from einops import rearrange
 from torch import Tensor, nn
 from vector_quantize_pytorch import VectorQuantize
 
+from ncvqvae.config import TokenizerConfig
+
 
 @dataclass
 class QuantizerOutput:
@@ -55,6 +57,18 @@ class Quantizer(nn.Module):
             orthogonal_reg_weight=0.0,
             codebook_diversity_loss_weight=0.0,
             heads=1,
+        )
+
+    @classmethod
+    def from_config(cls, config: TokenizerConfig) -> Quantizer:
+        """The quantizer of SPEC section 3 as a tokenizer config sets it."""
+        return cls(
+            dim=config.hidden_dim,
+            codebook_size=config.codebook_size,
+            decay=config.ema_decay,
+            commitment_weight=config.commitment_weight,
+            kmeans_init=config.kmeans_init,
+            dead_code_threshold=config.dead_code_threshold,
         )
 
     @property

@@ -38,14 +38,7 @@ class BandCodec(nn.Module):
         width = config.hidden_dim
         self.encoder = Encoder(2 * in_channels, width, n_down, config.n_resblocks)
         self.decoder = Decoder(2 * in_channels, width, n_down, config.n_resblocks)
-        self.quantizer = Quantizer(
-            dim=width,
-            codebook_size=config.codebook_size,
-            decay=config.ema_decay,
-            commitment_weight=config.commitment_weight,
-            kmeans_init=config.kmeans_init,
-            dead_code_threshold=config.dead_code_threshold,
-        )
+        self.quantizer = Quantizer.from_config(config)
         self.stride = 2**n_down
 
 
