@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -295,8 +296,13 @@ def train_fcn(
     batch_size = effective_batch_size(len(train_idx), config.batch_size)
     steps_left = config.max_steps if config.max_steps is not None else float("inf")
     best = _BestCheckpoint()
+    # With a step budget the bar counts the epochs that budget allows, not max_epochs.
+    n_epochs = config.max_epochs
+    if config.max_steps is not None:
+        steps_per_epoch = max(1, math.ceil(len(train_idx) / batch_size))
+        n_epochs = min(n_epochs, math.ceil(config.max_steps / steps_per_epoch))
     bar = tqdm(
-        range(config.max_epochs),
+        range(n_epochs),
         desc=description,
         unit="epoch",
         disable=not progress,
