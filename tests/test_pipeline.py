@@ -129,3 +129,12 @@ def test_config_file_is_read(tmp_path: Path) -> None:
     from ncvqvae.config import load_config
 
     assert load_config(path).seed == 5
+
+
+def test_metrics_lost_in_a_crash_are_measured_on_rerun(finished_run: Path) -> None:
+    path = finished_run / "metrics.json"
+    metrics = json.loads(path.read_text())
+    expected = metrics.pop("tokenizer")["recon_mse"]
+    path.write_text(json.dumps(metrics))
+    again = run_all(tiny_config(ssl={"method": "barlowtwins"}), finished_run)
+    assert again["tokenizer"]["recon_mse"] == pytest.approx(expected)

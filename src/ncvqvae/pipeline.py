@@ -110,6 +110,9 @@ def run_tokenizer_stage(ctx: RunContext) -> Tokenizer:
         log.info("tokenizer already trained in %s; loading it", ctx.folder.path)
         tokenizer, meta = load_tokenizer(ctx.folder.tokenizer_path)
         check_tokenizer_matches_data(meta, ctx.data, ctx.folder.tokenizer_path)
+        if is_main_process() and "tokenizer" not in ctx.folder.read_metrics():
+            # Stopped between the export and its metrics: measure now, not never.
+            ctx.folder.update_metrics({"tokenizer": tokenizer_metrics(tokenizer, ctx)})
         return tokenizer
     start = time.perf_counter()
     tokenizer = fit_tokenizer(ctx.config, ctx.data, ctx.standardizer, ctx.folder.path)
@@ -157,7 +160,10 @@ def run_prior_stage(ctx: RunContext, tokenizer: Tokenizer) -> TrainedModel:
     if ctx.folder.prior_path.exists():
         log.info("prior already trained in %s; loading it", ctx.folder.path)
         prior = load_prior(ctx.folder.prior_path, tokenizer)
-        return _trained_model(ctx, tokenizer, prior)
+        model = _trained_model(ctx, tokenizer, prior)
+        if is_main_process() and "prior" not in ctx.folder.read_metrics():
+            ctx.folder.update_metrics({"prior": prior_metrics(model, ctx)})
+        return model
     start = time.perf_counter()
     prior = fit_prior(ctx.config, ctx.data, ctx.standardizer, tokenizer, ctx.folder.path)
     elapsed = time.perf_counter() - start
