@@ -8,7 +8,7 @@ from torch import Tensor
 
 from ncvqvae.config import RunConfig
 from ncvqvae.data.augment import build_augmentation
-from ncvqvae.tokenizer.objective import StageOneObjective
+from ncvqvae.tokenizer.objective import StageOneObjective, Tokenizer
 from ncvqvae.training.optim import configure_adamw_cosine
 
 
@@ -33,7 +33,7 @@ class TokenizerModule(L.LightningModule):
         self._generator: torch.Generator | None = None
 
     @property
-    def tokenizer(self):  # noqa: ANN201 - VQTokenizer, kept untyped to avoid an import cycle
+    def tokenizer(self) -> Tokenizer:
         return self.objective.tokenizer
 
     def _views_generator(self) -> torch.Generator:
