@@ -281,6 +281,7 @@ def run_generation_stage(
         ctx.config.evaluation,
         seed=ctx.config.seed,
         progress=ctx.config.trainer.progress_bar,
+        reconstructed_test=encode_split(model.tokenizer, ctx.x_test).reconstruction,
     )
     np.savez_compressed(
         samples_path,
@@ -409,7 +410,10 @@ def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
             f"series; fid_real is FID(real train, real test), the floor. CAS: a fresh FCN "
             f"trained on {counts.get('n_conditional', 'n/a')} class-conditional samples for "
             f"{counts.get('cas_steps', 'n/a')} steps, accuracy on real test; TRTR: the same "
-            "recipe trained on real train. cfid: mean per-class FID. mdd, acd, sd, kd: "
+            "recipe trained on real train. cfid: mean per-class FID. fid_recon: FID(tokenizer "
+            "reconstruction of real test, real test), the best a perfect prior could reach with "
+            "this tokenizer. cond_acc: evaluator accuracy on the class-conditional samples "
+            "(does a sample drawn for class c look like class c). mdd, acd, sd, kd: "
             "marginal-distribution, autocorrelation, skewness and kurtosis differences (real "
             "test vs unconditional samples, standardized units)."
         ),

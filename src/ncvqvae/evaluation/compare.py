@@ -23,6 +23,8 @@ HEADLINE = (
     ("generation", "cas"),
     ("generation", "trtr"),
     ("generation", "cfid"),
+    ("generation", "fid_recon"),
+    ("generation", "cond_acc"),
 )
 
 

@@ -83,8 +83,15 @@ def evaluate_samples(
     *,
     seed: int,
     progress: bool = True,
+    reconstructed_test: np.ndarray | None = None,
 ) -> GenerationReport:
-    """Every generation metric; the FCN-based ones only when there is an evaluator."""
+    """Every generation metric; the FCN-based ones only when there is an evaluator.
+
+    Args:
+        reconstructed_test: the tokenizer's reconstruction of ``x_test``. Its FID to the
+            real test split (``fid_recon``) is what a perfect prior could reach with this
+            tokenizer, so it tells whether a poor FID comes from stage 1 or stage 2.
+    """
     fake = samples.unconditional
     metrics: dict[str, float | None] = {
         "mdd": marginal_distribution_difference(x_test, fake),
@@ -111,8 +118,12 @@ def evaluate_samples(
             "is_std": is_std,
         }
     )
+    if reconstructed_test is not None:
+        metrics["fid_recon"] = frechet_distance(feats_test, extract_features(evaluator, reconstructed_test))
     if samples.conditional is not None:
         feats_cond = extract_features(evaluator, samples.conditional)
+        # Does a sample drawn for class c look like class c to the evaluator?
+        metrics["cond_acc"] = accuracy(evaluator, samples.conditional, samples.conditional_labels)
         metrics["cfid"] = class_conditional_fid(
             feats_test, y_test, feats_cond, samples.conditional_labels
         )

@@ -20,11 +20,13 @@ from ncvqvae.tokenizer.objective import Tokenizer
 
 @dataclass
 class EncodedSplit:
-    """tokens: (N, N_tok) codes; pooled: (N, d) average of z_q over the grid."""
+    """tokens: (N, N_tok) codes; pooled: (N, d) average of z_q over the grid;
+    reconstruction: (N, C, L) the decoded series, standardized."""
 
     tokens: np.ndarray
     pooled: np.ndarray
     recon_mse: float
+    reconstruction: np.ndarray
 
 
 @torch.no_grad()
@@ -33,18 +35,20 @@ def encode_split(tokenizer: Tokenizer, x: np.ndarray, batch: int = 256) -> Encod
     was_training = tokenizer.training
     tokenizer.eval()
     device = next(tokenizer.parameters()).device
-    tokens, pooled, sq_err = [], [], 0.0
+    tokens, pooled, decoded, sq_err = [], [], [], 0.0
     for i in range(0, len(x), batch):
         xb = torch.from_numpy(x[i : i + batch]).to(device)
         out = tokenizer(xb)
         tokens.append(out.tokens.flatten(1).cpu())
         pooled.append(out.z_q.mean(dim=(2, 3)).cpu())
         sq_err += float(((out.x_hat - xb) ** 2).sum())
+        decoded.append(out.x_hat.cpu())
     tokenizer.train(was_training)
     return EncodedSplit(
         tokens=torch.cat(tokens).numpy(),
         pooled=torch.cat(pooled).numpy(),
         recon_mse=sq_err / x.size,
+        reconstruction=torch.cat(decoded).numpy(),
     )
 
 
