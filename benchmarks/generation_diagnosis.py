@@ -1,0 +1,132 @@
+"""Where does a run's FID come from: the tokenizer, the prior, or the class balance?
+
+    python benchmarks/generation_diagnosis.py runs/GunPoint-barlowtwins-seed0
+
+Loads a finished run folder and its cached evaluator and prints, in the evaluator's
+feature space:
+- FID split into its mean term ||mu - mu'||^2 and its covariance term, for real train,
+  the tokenizer's reconstructions (train and test), and unconditional samples, each
+  against real test (plus samples against reconstructed train: the prior's own error);
+- per class, how often the evaluator recognises real series, their reconstructions, and
+  class-conditional samples, and the class shares among unconditional samples;
+- for a two-band tokenizer, the same scores when the high band is sampled on the real
+  low band, which isolates the high-band prior from the low-band one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ncvqvae.data.standardize import Standardizer
+from ncvqvae.evaluation.evaluator import get_evaluator
+from ncvqvae.evaluation.fcn import FCN, extract_features, predict_proba
+from ncvqvae.evaluation.metrics import frechet_distance_from_stats
+from ncvqvae.evaluation.tokens import encode_split
+from ncvqvae.generator import TrainedModel, load_run
+from ncvqvae.pipeline import load_data
+from ncvqvae.prior.sampling import decode_tokens
+from ncvqvae.prior.two_band import TwoBandPrior
+from ncvqvae.run_folder import RunFolder
+
+
+def fid_terms(feats_a: np.ndarray, feats_b: np.ndarray) -> tuple[float, float, float]:
+    """(FID, mean term, covariance term)."""
+    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
+    cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
+    total = frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b)
+    mean_term = float(((mu_a - mu_b) ** 2).sum())
+    return total, mean_term, total - mean_term
+
+
+def per_class_recognition(evaluator: FCN, x: np.ndarray, y: np.ndarray, n_classes: int) -> str:
+    predicted = predict_proba(evaluator, x).argmax(1)
+    return "  ".join(f"{np.mean(predicted[y == c] == c):.3f}" for c in range(n_classes))
+
+
+def high_band_on_real_low(model: TrainedModel, x: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """Decode real low-band tokens with high-band tokens sampled by the prior."""
+    prior = model.prior
+    assert isinstance(prior, TwoBandPrior)
+    with torch.inference_mode():
+        low, _ = prior.split(model.tokenizer.tokenize(torch.from_numpy(x)))
+        high = decode_tokens(
+            prior.high,
+            len(low),
+            class_labels=torch.from_numpy(y),
+            steps=model.sampling_steps,
+            temperature=model.gumbel_temperature,
+            generator=torch.Generator().manual_seed(seed),
+            context=prior.context(low),
+        )
+        tokens = torch.cat([low, high + prior.codebook_size], dim=1)
+        return model.tokenizer.detokenize(tokens).numpy()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("run", type=Path, help="a finished run folder")
+    parser.add_argument("--n", type=int, default=1024, help="unconditional samples")
+    parser.add_argument("--per-class", type=int, default=256, help="class-conditional samples per class")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    warnings.filterwarnings("ignore", message="FID from")
+
+    config = RunFolder(args.run).read_config()
+    data = load_data(config)
+    scaler = Standardizer.fit(data.x_train)
+    x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
+    evaluator = get_evaluator(
+        data.name, x_train, data.y_train, x_test, data.y_test, data.n_classes,
+        config.evaluation, seed=config.seed, progress=False,
+    ).model
+    model = load_run(args.run)
+    recon_train = encode_split(model.tokenizer, x_train).reconstruction
+    recon_test = encode_split(model.tokenizer, x_test).reconstruction
+    samples = model.sample(args.n, seed=args.seed, standardized=True)
+
+    def features(x: np.ndarray) -> np.ndarray:
+        return extract_features(evaluator, x)
+
+    test_feats = features(x_test)
+    print(f"{args.run}: {data.name}, {config.tokenizer.kind}, ssl {config.ssl.method}")
+    print(f"{'FID against real test':<44}{'FID':>8}{'mean':>8}{'cov':>8}")
+    rows = [
+        ("real train (the floor)", features(x_train), test_feats),
+        ("reconstructed train", features(recon_train), test_feats),
+        ("reconstructed test (fid_recon)", features(recon_test), test_feats),
+        ("unconditional samples (fid)", features(samples), test_feats),
+        ("samples vs reconstructed train (prior only)", features(samples), features(recon_train)),
+    ]
+    for name, a, b in rows:
+        total, mean_term, cov_term = fid_terms(a, b)
+        print(f"{name:<44}{total:8.3f}{mean_term:8.3f}{cov_term:8.3f}")
+
+    if not data.labelled:
+        return
+    n_classes = data.n_classes
+    print(f"\nevaluator accuracy per class ({' '.join(str(c) for c in range(n_classes))})")
+    print(f"{'real test':<44}{per_class_recognition(evaluator, x_test, data.y_test, n_classes)}")
+    print(f"{'reconstructed train':<44}{per_class_recognition(evaluator, recon_train, data.y_train, n_classes)}")
+    print(f"{'reconstructed test':<44}{per_class_recognition(evaluator, recon_test, data.y_test, n_classes)}")
+    labels = np.repeat(np.arange(n_classes), args.per_class)
+    conditional = model.sample(len(labels), class_label=labels, seed=args.seed + 1, standardized=True)
+    print(f"{'class-conditional samples':<44}{per_class_recognition(evaluator, conditional, labels, n_classes)}")
+    if isinstance(model.prior, TwoBandPrior):
+        repeats = max(1, args.per_class * n_classes // len(x_train))
+        x_rep, y_rep = np.tile(x_train, (repeats, 1, 1)), np.tile(data.y_train, repeats)
+        mixed = high_band_on_real_low(model, x_rep, y_rep, args.seed)
+        print(f"{'real low band + sampled high band':<44}{per_class_recognition(evaluator, mixed, y_rep, n_classes)}"
+              f"   FID {fid_terms(features(mixed), test_feats)[0]:.3f}")
+    shares = np.bincount(predict_proba(evaluator, samples).argmax(1), minlength=n_classes) / len(samples)
+    real_shares = np.bincount(data.y_train, minlength=n_classes) / len(data.y_train)
+    print(f"\nclass shares, unconditional samples: {np.round(shares, 3).tolist()}"
+          f" (real train: {np.round(real_shares, 3).tolist()})")
+
+
+if __name__ == "__main__":
+    main()
