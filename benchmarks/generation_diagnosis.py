@@ -16,7 +16,6 @@ feature space:
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,7 @@ import torch
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.evaluation.evaluator import get_evaluator
 from ncvqvae.evaluation.fcn import FCN, extract_features, predict_proba
-from ncvqvae.evaluation.metrics import frechet_distance_from_stats
+from ncvqvae.evaluation.metrics import frechet_distance
 from ncvqvae.evaluation.tokens import encode_split
 from ncvqvae.generator import TrainedModel, load_run
 from ncvqvae.pipeline import load_data
@@ -36,10 +35,8 @@ from ncvqvae.run_folder import RunFolder
 
 def fid_terms(feats_a: np.ndarray, feats_b: np.ndarray) -> tuple[float, float, float]:
     """(FID, mean term, covariance term)."""
-    mu_a, mu_b = feats_a.mean(0), feats_b.mean(0)
-    cov_a, cov_b = np.cov(feats_a, rowvar=False), np.cov(feats_b, rowvar=False)
-    total = frechet_distance_from_stats(mu_a, cov_a, mu_b, cov_b)
-    mean_term = float(((mu_a - mu_b) ** 2).sum())
+    total = frechet_distance(feats_a, feats_b, warn_few_samples=False)
+    mean_term = float(((feats_a.mean(0) - feats_b.mean(0)) ** 2).sum())
     return total, mean_term, total - mean_term
 
 
@@ -74,7 +71,6 @@ def main() -> None:
     parser.add_argument("--per-class", type=int, default=256, help="class-conditional samples per class")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    warnings.filterwarnings("ignore", message="FID from")
 
     config = RunFolder(args.run).read_config()
     data = load_data(config)
