@@ -105,7 +105,14 @@ class SSLConfig:
 
 @dataclass(frozen=True)
 class PriorConfig:
-    """Stage-2 MaskGIT transformer and its sampler (SPEC section 5)."""
+    """Stage-2 MaskGIT transformer and its sampler (SPEC section 5).
+
+    Args:
+        high_band_hidden_dim, high_band_n_layers: size of the second transformer when the
+            tokenizer is TimeVQVAE's two-band one (``None``: the same as the first). The
+            high band only adds local texture to a given low-band shape, over a token
+            sequence several times longer, so TimeVQVAE gives it a far smaller network.
+    """
 
     hidden_dim: int = 256
     n_layers: int = 4
@@ -115,6 +122,16 @@ class PriorConfig:
     class_dropout: float = 0.2
     sampling_steps: int = 10
     gumbel_temperature: float = 4.0
+    high_band_hidden_dim: int | None = None
+    high_band_n_layers: int | None = None
+
+    def for_high_band(self) -> PriorConfig:
+        """The settings of the high-band transformer of a two-band prior."""
+        return replace(
+            self,
+            hidden_dim=self.high_band_hidden_dim or self.hidden_dim,
+            n_layers=self.high_band_n_layers or self.n_layers,
+        )
 
 
 @dataclass(frozen=True)
@@ -243,8 +260,12 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"unknown tokenizer {cfg.tokenizer.kind!r}; choose one of {TOKENIZERS}")
     if cfg.tokenizer.codebook_size < 2:
         raise ConfigError("tokenizer.codebook_size must be >= 2")
-    if cfg.prior.hidden_dim % cfg.prior.n_heads:
-        raise ConfigError("prior.hidden_dim must be divisible by prior.n_heads")
+    for name, width in (
+        ("hidden_dim", cfg.prior.hidden_dim),
+        ("high_band_hidden_dim", cfg.prior.for_high_band().hidden_dim),
+    ):
+        if width % cfg.prior.n_heads:
+            raise ConfigError(f"prior.{name} ({width}) must be divisible by prior.n_heads")
     if cfg.data.resample is not None and cfg.data.resample < 8:
         raise ConfigError("data.resample must be >= 8 (the STFT needs at least 8 points)")
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from ncvqvae import load
 from ncvqvae.config import PriorConfig, SSLConfig, TokenizerConfig
 from ncvqvae.data.augment import build_augmentation
+from ncvqvae.errors import ConfigError
 from ncvqvae.pipeline import run_all
 from ncvqvae.prior.build import build_prior
 from ncvqvae.prior.sampling import sample_tokens
@@ -66,6 +68,25 @@ def test_two_band_prior_samples_low_then_high() -> None:
     assert low.max() < 16 and 0 <= high.min() and high.max() < 16
     out = prior.loss(tok.tokenize(torch.randn(5, 1, 96)), torch.tensor([0, 1, 0, 1, 2]))
     assert torch.isfinite(out.loss) and out.n_masked > 0
+
+
+def test_high_band_transformer_takes_its_own_smaller_size() -> None:
+    tok = TwoBandTokenizer(TOK, in_channels=1, length=96)
+    config = PriorConfig(hidden_dim=32, n_layers=2, high_band_hidden_dim=16, high_band_n_layers=1)
+    prior = build_prior(config, tok, n_classes=2)
+    assert prior.low.head.in_features == 32 and len(prior.low.transformer.layers) == 2
+    assert prior.high.head.in_features == 16 and len(prior.high.transformer.layers) == 1
+    out = prior.loss(tok.tokenize(torch.randn(4, 1, 96)), torch.tensor([0, 1, 0, 1]))
+    out.loss.backward()
+    assert prior.high.head.weight.grad.abs().sum() > 0
+    # Unset, the high band copies the low band's size.
+    same = build_prior(PriorConfig(hidden_dim=32, n_layers=2), tok, n_classes=2)
+    assert same.high.head.in_features == 32 and len(same.high.transformer.layers) == 2
+
+
+def test_high_band_width_must_fit_the_heads() -> None:
+    with pytest.raises(ConfigError, match="high_band_hidden_dim"):
+        tiny_config(prior={"n_heads": 4, "high_band_hidden_dim": 18})
 
 
 def test_timevqvae_run_end_to_end(tmp_path: Path) -> None:

@@ -45,7 +45,7 @@ class TwoBandPrior(nn.Module):
         self.n_tokens = n_low + n_high
         self.low = MaskGIT(config, codebook=low_codebook, n_tokens=n_low, n_classes=n_classes)
         self.high = MaskGIT(
-            config,
+            config.for_high_band(),
             codebook=high_codebook,
             n_tokens=n_high,
             n_classes=n_classes,
