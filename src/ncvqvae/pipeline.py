@@ -413,7 +413,9 @@ def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
             "recipe trained on real train. cfid: mean per-class FID. fid_recon: FID(tokenizer "
             "reconstruction of real test, real test), the best a perfect prior could reach with "
             "this tokenizer. cond_acc: evaluator accuracy on the class-conditional samples "
-            "(does a sample drawn for class c look like class c). mdd, acd, sd, kd: "
+            "(does a sample drawn for class c look like class c). fid_conditional: FID of "
+            "the class-conditional samples pooled (drawn in the training class shares) "
+            "against real test. mdd, acd, sd, kd: "
             "marginal-distribution, autocorrelation, skewness and kurtosis differences (real "
             "test vs unconditional samples, standardized units)."
         ),

@@ -39,6 +39,7 @@ def test_real_data_as_samples_scores_like_real_data(gunpoint):
     metrics = score(gunpoint, samples, reconstructed_test=x_test)
     assert metrics["fid"] == pytest.approx(0.0, abs=1e-6)
     assert metrics["fid_recon"] == pytest.approx(0.0, abs=1e-6)
+    assert metrics["fid_conditional"] == pytest.approx(0.0, abs=1e-6)
     assert metrics["cond_acc"] == pytest.approx(accuracy(evaluator, x_test, y_test))
 
 
@@ -56,6 +57,19 @@ def test_cond_acc_drops_when_labels_are_swapped(gunpoint):
     metrics = score(gunpoint, swapped)
     assert metrics["cond_acc"] == pytest.approx(1.0 - accuracy(evaluator, x_test, y_test))
     assert "fid_recon" not in metrics
+
+
+def test_fid_conditional_sees_classes_in_the_wrong_shares(gunpoint):
+    # Real test series, but only class 0 among the "conditional" samples: each is a real
+    # series, yet pooled they miss class 1, which fid_conditional must show.
+    _, _, x_test, y_test, _ = gunpoint
+    balanced = score(gunpoint, GenerationSamples(x_test, conditional=x_test, conditional_labels=y_test))
+    only_class_0 = x_test[y_test == 0]
+    skewed = score(
+        gunpoint,
+        GenerationSamples(x_test, conditional=only_class_0, conditional_labels=np.zeros(len(only_class_0), int)),
+    )
+    assert skewed["fid_conditional"] > balanced["fid_conditional"] + 1.0
 
 
 def test_per_class_counts_keep_proportions_and_reach_the_minimum():

@@ -24,6 +24,7 @@ HEADLINE = (
     ("generation", "trtr"),
     ("generation", "cfid"),
     ("generation", "fid_recon"),
+    ("generation", "fid_conditional"),
     ("generation", "cond_acc"),
 )
 

@@ -124,6 +124,11 @@ def evaluate_samples(
         feats_cond = extract_features(evaluator, samples.conditional)
         # Does a sample drawn for class c look like class c to the evaluator?
         metrics["cond_acc"] = accuracy(evaluator, samples.conditional, samples.conditional_labels)
+        # The conditional samples come in the training set's class proportions, so pooled
+        # they are draws from sum_c p(c) p(x | c). Beside ``fid`` (the "no class" path) it
+        # separates a prior that models each class well but samples the classes in the
+        # wrong shares unconditionally from one that models the classes badly.
+        metrics["fid_conditional"] = frechet_distance(feats_test, feats_cond)
         metrics["cfid"] = class_conditional_fid(
             feats_test, y_test, feats_cond, samples.conditional_labels
         )
