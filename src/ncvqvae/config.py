@@ -281,8 +281,8 @@ def preset(name: str) -> RunConfig:
     GunPoint, FID 3.05 after 1000 prior steps and 2.28 after 2000, the tokenizer fixed),
     so it gets the larger share of the budget. Its dropout is off: that saves a third of
     each step and, on GunPoint, leaves FID as it was at 2000 steps (2.56 with dropout 0.1,
-    2.62 without, ``benchmarks/prior_ablation.py``), so the same time buys 3000 steps
-    (FID 1.83).
+    2.62 without), so the same time buys 3000 steps: FID 1.83 and 1.85 for two seeds,
+    against 2.56 and 2.25 before (``benchmarks/results/prior_ablation_GunPoint.md``).
     """
     if name == "paper":
         return RunConfig(preset="paper")
