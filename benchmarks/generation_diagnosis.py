@@ -20,17 +20,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from run_data import load_run_data
 
-from ncvqvae.data.standardize import Standardizer
-from ncvqvae.evaluation.evaluator import get_evaluator
 from ncvqvae.evaluation.fcn import FCN, extract_features, predict_proba
 from ncvqvae.evaluation.metrics import frechet_distance
 from ncvqvae.evaluation.tokens import encode_split
 from ncvqvae.generator import TrainedModel, load_run
-from ncvqvae.pipeline import load_data
 from ncvqvae.prior.sampling import decode_tokens
 from ncvqvae.prior.two_band import TwoBandPrior
-from ncvqvae.run_folder import RunFolder
 
 
 def fid_terms(feats_a: np.ndarray, feats_b: np.ndarray) -> tuple[float, float, float]:
@@ -72,14 +69,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
-    config = RunFolder(args.run).read_config()
-    data = load_data(config)
-    scaler = Standardizer.fit(data.x_train)
-    x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
-    evaluator = get_evaluator(
-        data.name, x_train, data.y_train, x_test, data.y_test, data.n_classes,
-        config.evaluation, seed=config.seed, progress=False,
-    ).model
+    run_data = load_run_data(args.run)
+    config, data, evaluator = run_data.config, run_data.data, run_data.evaluator
+    x_train, x_test = run_data.x_train, run_data.x_test
     model = load_run(args.run)
     recon_train = encode_split(model.tokenizer, x_train).reconstruction
     recon_test = encode_split(model.tokenizer, x_test).reconstruction

@@ -24,18 +24,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from run_data import load_run_data
 from torch import Tensor, nn
 
-from ncvqvae.data.standardize import Standardizer
-from ncvqvae.evaluation.evaluator import get_evaluator
 from ncvqvae.evaluation.fcn import extract_features, predict_proba
 from ncvqvae.evaluation.metrics import frechet_distance
 from ncvqvae.generator import load_run
-from ncvqvae.pipeline import load_data
 from ncvqvae.prior.build import build_prior
 from ncvqvae.prior.maskgit import MaskGIT, PriorLossOutput
 from ncvqvae.prior.two_band import TwoBandPrior
-from ncvqvae.run_folder import RunFolder
 from ncvqvae.training.fit import tokenize_series
 
 
@@ -74,14 +71,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     torch.manual_seed(args.seed)
-    config = RunFolder(args.run).read_config()
-    data = load_data(config)
-    scaler = Standardizer.fit(data.x_train)
-    x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
-    evaluator = get_evaluator(
-        data.name, x_train, data.y_train, x_test, data.y_test, data.n_classes,
-        config.evaluation, seed=config.seed, progress=False,
-    ).model
+    run_data = load_run_data(args.run)
+    config, data, evaluator = run_data.config, run_data.data, run_data.evaluator
+    x_train, x_test = run_data.x_train, run_data.x_test
     model = load_run(args.run)
     tokens = tokenize_series(model.tokenizer, x_train)
     labels = torch.from_numpy(data.y_train).long()
