@@ -65,11 +65,24 @@ def last_checkpoint(run_dir: Path, stage: str) -> Path | None:
     A checkpoint that exists but cannot be read is an error, never a silent restart from
     scratch: the user may prefer to keep it and investigate.
     """
+    discard_unfinished_writes(stage_dir(run_dir, stage))
     path = stage_dir(run_dir, stage) / LAST
     if not path.exists():
         return None
     check_checkpoint(path)
     return path
+
+
+def discard_unfinished_writes(folder: Path) -> None:
+    """Delete the ``.tmp`` files a kill left behind in a stage's checkpoint folder.
+
+    :class:`AtomicCheckpointIO` renames every write it finishes, so a ``.tmp`` file there
+    is always an interrupted one: it holds nothing to keep, and left alone it would linger
+    (a later save of another epoch never overwrites it).
+    """
+    if folder.is_dir():
+        for unfinished in folder.glob("*.tmp"):
+            unfinished.unlink(missing_ok=True)
 
 
 def check_checkpoint(path: Path) -> dict[str, Any]:
