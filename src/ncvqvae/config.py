@@ -260,6 +260,10 @@ def validate(cfg: RunConfig) -> None:
         raise ConfigError(f"unknown tokenizer {cfg.tokenizer.kind!r}; choose one of {TOKENIZERS}")
     if cfg.tokenizer.codebook_size < 2:
         raise ConfigError("tokenizer.codebook_size must be >= 2")
+    for name in ("high_band_hidden_dim", "high_band_n_layers"):
+        value = getattr(cfg.prior, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"prior.{name} must be >= 1 or unset (null), got {value}")
     for name, width in (
         ("hidden_dim", cfg.prior.hidden_dim),
         ("high_band_hidden_dim", cfg.prior.for_high_band().hidden_dim),

@@ -1,5 +1,6 @@
 """Scoring generated series on real GunPoint: the diagnostics that split blame between the
-tokenizer (fid_recon) and the prior (cond_acc), and the per-class sample counts."""
+tokenizer (fid_recon), the prior's classes (cond_acc) and its class shares
+(fid_conditional), and the per-class sample counts."""
 
 import numpy as np
 import pytest

@@ -87,6 +87,8 @@ def test_high_band_transformer_takes_its_own_smaller_size() -> None:
 def test_high_band_width_must_fit_the_heads() -> None:
     with pytest.raises(ConfigError, match="high_band_hidden_dim"):
         tiny_config(prior={"n_heads": 4, "high_band_hidden_dim": 18})
+    with pytest.raises(ConfigError, match="high_band_n_layers"):
+        tiny_config(prior={"high_band_n_layers": 0})
 
 
 def test_timevqvae_run_end_to_end(tmp_path: Path) -> None:

@@ -62,6 +62,9 @@ def stage_dir(run_dir: Path, stage: str) -> Path:
 def last_checkpoint(run_dir: Path, stage: str) -> Path | None:
     """The stage's last checkpoint, verified readable; ``None`` when there is none.
 
+    Every stage asks this before it trains, so this is also where the files of writes a
+    kill interrupted are cleared (:func:`discard_unfinished_writes`).
+
     A checkpoint that exists but cannot be read is an error, never a silent restart from
     scratch: the user may prefer to keep it and investigate.
     """
