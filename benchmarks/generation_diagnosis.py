@@ -2,7 +2,7 @@
 
     python benchmarks/generation_diagnosis.py runs/GunPoint-barlowtwins-seed0
 
-Loads a finished run folder and its cached evaluator and prints, in the evaluator's
+Loads a run folder and its cached evaluator and prints, in the evaluator's
 feature space:
 - FID split into its mean term ||mu - mu'||^2 and its covariance term, for real train,
   the tokenizer's reconstructions (train and test), and unconditional samples, each
@@ -107,7 +107,7 @@ def class_readings(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("run", type=Path, help="a finished run folder")
+    parser.add_argument("run", type=Path, help="a run folder (with only a tokenizer: its part only)")
     parser.add_argument("--n", type=int, default=1024, help="unconditional samples")
     parser.add_argument("--per-class", type=int, default=256, help="class-conditional samples per class")
     parser.add_argument("--seed", type=int, default=0)
@@ -117,9 +117,10 @@ def main() -> None:
     config, data, evaluator = run_data.config, run_data.data, run_data.evaluator
     x_train, x_test = run_data.x_train, run_data.x_test
     model = load_run(args.run)
+    has_prior = model.prior is not None
     recon_train = encode_split(model.tokenizer, x_train).reconstruction
     recon_test = encode_split(model.tokenizer, x_test).reconstruction
-    samples = model.sample(args.n, seed=args.seed, standardized=True)
+    samples = model.sample(args.n, seed=args.seed, standardized=True) if has_prior else None
 
     def features(x: np.ndarray) -> np.ndarray:
         return extract_features(evaluator, x)
@@ -131,9 +132,12 @@ def main() -> None:
         ("real train (the floor)", features(x_train), test_feats),
         ("reconstructed train", features(recon_train), test_feats),
         ("reconstructed test (fid_recon)", features(recon_test), test_feats),
-        ("unconditional samples (fid)", features(samples), test_feats),
-        ("samples vs reconstructed train (prior only)", features(samples), features(recon_train)),
     ]
+    if has_prior:
+        rows += [
+            ("unconditional samples (fid)", features(samples), test_feats),
+            ("samples vs reconstructed train (prior only)", features(samples), features(recon_train)),
+        ]
     for name, a, b in rows:
         total, mean_term, cov_term = fid_terms(a, b)
         print(f"{name:<44}{total:8.3f}{mean_term:8.3f}{cov_term:8.3f}")
@@ -145,6 +149,9 @@ def main() -> None:
     print(f"{'real test':<44}{per_class_recognition(evaluator, x_test, data.y_test, n_classes)}")
     print(f"{'reconstructed train':<44}{per_class_recognition(evaluator, recon_train, data.y_train, n_classes)}")
     print(f"{'reconstructed test':<44}{per_class_recognition(evaluator, recon_test, data.y_test, n_classes)}")
+    if not has_prior:
+        print("\n(no prior in this run folder yet: the tokenizer's part only)")
+        return
     labels = np.repeat(np.arange(n_classes), args.per_class)
     conditional = model.sample(len(labels), class_label=labels, seed=args.seed + 1, standardized=True)
     print(f"{'class-conditional samples':<44}{per_class_recognition(evaluator, conditional, labels, n_classes)}")
