@@ -405,7 +405,10 @@ def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
         ),
         "generation": (
             f"Feature extractor: the package's FCN trained on the real training split (real test "
-            f"accuracy {acc_text}). IS and FID use {counts.get('n_unconditional', 'n/a')} "
+            f"accuracy {acc_text}). Samples are decoded in T = {ctx.config.prior.sampling_steps} "
+            f"steps (Gumbel temperature {ctx.config.prior.gumbel_temperature:g}); conditional "
+            f"ones with guidance w = {ctx.config.evaluation.guidance:g}. "
+            f"IS and FID use {counts.get('n_unconditional', 'n/a')} "
             f"unconditional samples against the {counts.get('n_real_test', 'n/a')} real test "
             f"series; fid_real is FID(real train, real test), the floor. CAS: a fresh FCN "
             f"trained on {counts.get('n_conditional', 'n/a')} class-conditional samples for "
