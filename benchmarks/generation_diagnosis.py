@@ -17,7 +17,7 @@ feature space:
   evaluator does not, the samples have the coarse shape of a class without the detail
   the evaluator recognises it by. Both readings are repeated with the decoding order
   made random (Gumbel temperature 1e4), which tells whether confidence-ordered decoding
-  skews the mix.
+  skews the mix, and for any other numbers of decoding steps given (``--sampling-steps``).
 """
 
 from __future__ import annotations
@@ -111,6 +111,9 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1024, help="unconditional samples")
     parser.add_argument("--per-class", type=int, default=256, help="class-conditional samples per class")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--sampling-steps", default="", help="comma-separated decoding steps T to compare with the run's"
+    )
     args = parser.parse_args()
 
     run_data = load_run_data(args.run)
@@ -168,10 +171,12 @@ def main() -> None:
     print(f"token reader: test accuracy {np.mean(reader.predict(x_test) == data.y_test):.3f},"
           f" agrees with the evaluator on {agreement:.3f} of real test")
     print(f"{'decoding':<28}{'FID':>8}  {'by evaluator':<16}{'by tokens':<16}counts[token class][evaluator class]")
-    orders = [("confidence (the run's)", samples)]
+    orders = [(f"confidence, T = {model.sampling_steps} (run's)", samples)]
+    for steps in (int(v) for v in args.sampling_steps.split(",") if v):
+        orders.append((f"confidence, T = {steps}", model.sample(args.n, seed=args.seed, steps=steps, standardized=True)))
     random_model = load_run(args.run)
     random_model.gumbel_temperature = 1e4
-    orders.append(("random order", random_model.sample(args.n, seed=args.seed, standardized=True)))
+    orders.append((f"random order, T = {random_model.sampling_steps}", random_model.sample(args.n, seed=args.seed, standardized=True)))
     for name, x in orders:
         by_evaluator, by_tokens, counts = class_readings(evaluator, reader, x, n_classes)
         print(f"{name:<28}{fid_terms(features(x), test_feats)[0]:8.3f}  "
