@@ -36,7 +36,7 @@ def test_run_writes_every_metric_and_the_report(finished_run: Path) -> None:
     assert {"val_masked_acc", "val_loss", "token_kl"} <= set(metrics["prior"])
     assert 0 <= metrics["evaluator"]["test_accuracy"] <= 1
     generation = metrics["generation"]
-    for key in ("fid", "fid_real", "fid_recon", "is_mean", "is_std", "cas", "trtr", "cfid", "cond_acc", "fid_conditional", "mdd", "acd", "sd", "kd"):
+    for key in ("fid", "fid_real", "fid_recon", "is_mean", "is_std", "cas", "trtr", "cfid", "cond_acc", "fid_conditional", "mdd", "acd", "sd", "kd", "nn_train_ratio", "near_copy_rate"):
         assert generation[key] is not None and np.isfinite(generation[key]), key
     assert {"tokenizer_s", "prior_s", "generation_s", "evaluator_s"} <= set(metrics["timing"])
     html = (finished_run / "report.html").read_text()

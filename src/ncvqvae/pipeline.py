@@ -420,7 +420,11 @@ def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
             "the class-conditional samples pooled (drawn in the training class shares) "
             "against real test. mdd, acd, sd, kd: "
             "marginal-distribution, autocorrelation, skewness and kurtosis differences (real "
-            "test vs unconditional samples, standardized units)."
+            "test vs unconditional samples, standardized units). nn_train_ratio: median "
+            "Euclidean distance of unconditional samples to their nearest training series, "
+            "over the same for real test series (1: as novel as new real data, 0: copies); "
+            "near_copy_rate: share of samples closer to a training series than 95% of real "
+            "test series are (about 0.05 for new real data). FID does not see copying."
         ),
     }
 

@@ -13,6 +13,8 @@ from ncvqvae.evaluation.metrics import (
     inception_score,
     kurtosis_difference,
     marginal_distribution_difference,
+    memorization_scores,
+    nearest_neighbour_distances,
     skewness_difference,
 )
 
@@ -171,3 +173,43 @@ def test_constant_time_steps_do_not_produce_nan():
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError, match="same C and L"):
         marginal_distribution_difference(np.zeros((4, 1, 8)), np.zeros((4, 1, 9)))
+
+
+@pytest.fixture(scope="module")
+def gunpoint() -> tuple[np.ndarray, np.ndarray]:
+    from ncvqvae.data.sources import load_dataset
+
+    data = load_dataset("GunPoint")
+    return data.x_train, data.x_test
+
+
+def test_copies_of_the_training_set_are_flagged(gunpoint):
+    train, test = gunpoint
+    copies = np.concatenate([train, train[:30]])
+    ratio, near_copy = memorization_scores(train, test, copies)
+    assert ratio == 0.0 and near_copy == 1.0
+
+
+def test_new_real_data_scores_as_novel(gunpoint):
+    train, test = gunpoint
+    ratio, near_copy = memorization_scores(train, test, test)
+    assert ratio == pytest.approx(1.0)
+    assert near_copy == pytest.approx(0.05, abs=0.01)  # its own 5th percentile, by construction
+    # Slightly perturbed copies of training series are still near-copies.
+    rng = np.random.default_rng(0)
+    jittered = train + rng.normal(0, 0.02, train.shape)
+    ratio, near_copy = memorization_scores(train, test, jittered)
+    assert ratio < 0.3 and near_copy > 0.9
+
+
+def test_memorization_scores_reject_mismatched_lengths(gunpoint):
+    train, test = gunpoint
+    with pytest.raises(ValueError, match="same C and L"):
+        memorization_scores(train, test, test[:, :, :100])
+
+
+def test_nearest_neighbour_distances_match_brute_force_across_chunks():
+    rng = np.random.default_rng(1)
+    queries, reference = rng.normal(size=(7, 1, 5)), rng.normal(size=(4, 1, 5))
+    brute = np.sqrt(((queries[:, None] - reference[None]) ** 2).sum(axis=(2, 3))).min(axis=1)
+    assert np.allclose(nearest_neighbour_distances(queries, reference, chunk=3), brute)

@@ -26,6 +26,8 @@ HEADLINE = (
     ("generation", "fid_recon"),
     ("generation", "fid_conditional"),
     ("generation", "cond_acc"),
+    ("generation", "nn_train_ratio"),
+    ("generation", "near_copy_rate"),
 )
 
 

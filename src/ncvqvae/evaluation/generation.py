@@ -1,4 +1,5 @@
-"""Scoring generated series against real ones: IS, FID, CAS/TRTR, cFID and TSGBench stats.
+"""Scoring generated series against real ones: IS, FID, CAS/TRTR, cFID, TSGBench stats, and
+how close samples sit to the training set.
 
 Everything is computed in standardized units with the cached evaluator FCN; the sample
 counts and splits used are returned beside the numbers, for the report.
@@ -28,6 +29,7 @@ from ncvqvae.evaluation.metrics import (
     inception_score,
     kurtosis_difference,
     marginal_distribution_difference,
+    memorization_scores,
     skewness_difference,
 )
 from ncvqvae.generator import TrainedModel
@@ -99,6 +101,7 @@ def evaluate_samples(
         "sd": skewness_difference(x_test, fake),
         "kd": kurtosis_difference(x_test, fake),
     }
+    metrics["nn_train_ratio"], metrics["near_copy_rate"] = memorization_scores(x_train, x_test, fake)
     notes: dict[str, int | str] = {
         "n_unconditional": len(fake),
         "n_real_test": len(x_test),

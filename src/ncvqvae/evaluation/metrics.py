@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 from scipy import stats
+from scipy.spatial.distance import cdist
 
 _EPS = 1e-12
 
@@ -298,3 +299,40 @@ def kurtosis_difference(real: np.ndarray, fake: np.ndarray) -> float:
     real: (N, C, L); fake: (M, C, L).
     """
     return _moment_difference(real, fake, stats.kurtosis)
+
+
+def nearest_neighbour_distances(
+    queries: np.ndarray, reference: np.ndarray, chunk: int = 1024
+) -> np.ndarray:
+    """Euclidean distance from each query series to its nearest reference series, in
+    chunks of queries so that memory stays bounded on large datasets."""
+    q = queries.reshape(len(queries), -1)
+    r = reference.reshape(len(reference), -1)
+    return np.concatenate([cdist(q[i : i + chunk], r).min(axis=1) for i in range(0, len(q), chunk)])
+
+
+def memorization_scores(
+    train: np.ndarray, test: np.ndarray, generated: np.ndarray
+) -> tuple[float, float]:
+    """How close generated series sit to the training set, measured against real unseen data.
+
+    FID compares samples with the test split only, so a prior that reproduces its
+    training series scores as well as fresh data would: on a small dataset train and
+    test come from the same distribution. Real test series show how far a new series
+    from the data normally lies from its nearest training series; samples that lie much
+    closer are near-copies.
+
+    Returns:
+        nn_train_ratio: median distance of generated series to their nearest training
+            series over the same median for real test series (1: as novel as new real
+            data, below 1: closer to the training set, 0: copies).
+        near_copy_rate: share of generated series closer to a training series than 95%
+            of real test series are (about 0.05 for data like the real test split).
+    """
+    train, generated = _check_series_pair(train, generated)
+    _, test = _check_series_pair(train, test)
+    generated_nn = nearest_neighbour_distances(generated, train)
+    test_nn = nearest_neighbour_distances(test, train)
+    ratio = float(np.median(generated_nn) / max(np.median(test_nn), 1e-12))
+    near_copy = float(np.mean(generated_nn < np.quantile(test_nn, 0.05)))
+    return ratio, near_copy
