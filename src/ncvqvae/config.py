@@ -287,7 +287,7 @@ def preset(name: str) -> RunConfig:
     - The tokenizer gets 1200 steps. With the SSL branch, reconstruction converges slowly:
       after 600 steps the tokens have lost the fine detail of the series (FID of the
       reconstructions 1.41, against 0.84 after 1200).
-    - The prior gets 2000 steps. Dropout off makes each step a third cheaper and cost
+    - The prior gets 2000 steps. Dropout off makes each step a third cheaper and costs
       nothing in FID.
     - Samples are decoded in T = 20 steps instead of 10. Each step draws its new tokens
       independently given the same context, and ten steps commit five a step on average,
