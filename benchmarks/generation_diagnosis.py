@@ -34,10 +34,10 @@ from sklearn.linear_model import LogisticRegression
 from ncvqvae.evaluation.fcn import FCN, extract_features, predict_proba
 from ncvqvae.evaluation.metrics import frechet_distance
 from ncvqvae.evaluation.tokens import encode_split
-from ncvqvae.generator import TrainedModel, load_run
+from ncvqvae.model.trained import TrainedModel, load_run
 from ncvqvae.prior.sampling import decode_tokens
 from ncvqvae.prior.two_band import TwoBandPrior
-from ncvqvae.training.fit import tokenize_series
+from ncvqvae.model.trained import tokenize_series
 
 
 def fid_terms(feats_a: np.ndarray, feats_b: np.ndarray) -> tuple[float, float, float]:
@@ -124,7 +124,7 @@ def main() -> None:
     has_prior = model.prior is not None
     recon_train = encode_split(model.tokenizer, x_train).reconstruction
     recon_test = encode_split(model.tokenizer, x_test).reconstruction
-    samples = model.sample(args.n, seed=args.seed, standardized=True) if has_prior else None
+    samples = model.sample_standardized(args.n, seed=args.seed) if has_prior else None
 
     def features(x: np.ndarray) -> np.ndarray:
         return extract_features(evaluator, x)
@@ -157,7 +157,7 @@ def main() -> None:
         print("\n(no prior in this run folder yet: the tokenizer's part only)")
         return
     labels = np.repeat(np.arange(n_classes), args.per_class)
-    conditional = model.sample(len(labels), class_label=labels, seed=args.seed + 1, standardized=True)
+    conditional = model.sample_standardized(len(labels), class_index=labels, seed=args.seed + 1)
     print(f"{'class-conditional samples':<44}{per_class_recognition(evaluator, conditional, labels, n_classes)}")
     if isinstance(model.prior, TwoBandPrior):
         repeats = max(1, args.per_class * n_classes // len(x_train))
@@ -174,9 +174,9 @@ def main() -> None:
     print(f"{'decoding':<28}{'FID':>8}  {'by evaluator':<16}{'by tokens':<16}counts[token class][evaluator class]")
     orders = [(f"confidence, T = {model.sampling_steps} (run's)", samples)]
     for steps in (int(v) for v in args.sampling_steps.split(",") if v):
-        orders.append((f"confidence, T = {steps}", model.sample(args.n, seed=args.seed, steps=steps, standardized=True)))
+        orders.append((f"confidence, T = {steps}", model.sample_standardized(args.n, seed=args.seed, steps=steps)))
     random_model = dataclasses.replace(model, gumbel_temperature=1e4)  # same networks
-    orders.append((f"random order, T = {random_model.sampling_steps}", random_model.sample(args.n, seed=args.seed, standardized=True)))
+    orders.append((f"random order, T = {random_model.sampling_steps}", random_model.sample_standardized(args.n, seed=args.seed)))
     for name, x in orders:
         by_evaluator, by_tokens, counts = class_readings(evaluator, reader, x, n_classes)
         print(f"{name:<28}{fid_terms(features(x), test_feats)[0]:8.3f}  "

@@ -29,11 +29,11 @@ from torch import Tensor, nn
 
 from ncvqvae.evaluation.fcn import extract_features, predict_proba
 from ncvqvae.evaluation.metrics import frechet_distance
-from ncvqvae.generator import load_run
+from ncvqvae.model.trained import load_run
 from ncvqvae.prior.build import build_prior
 from ncvqvae.prior.maskgit import MaskGIT, PriorLossOutput
 from ncvqvae.prior.two_band import TwoBandPrior
-from ncvqvae.training.fit import tokenize_series
+from ncvqvae.model.trained import tokenize_series
 
 
 class HighBandOnly(nn.Module):
@@ -130,8 +130,8 @@ def main() -> None:
     per_class = np.repeat(np.arange(data.n_classes), 256)
     for steps in (int(v) for v in args.sampling_steps.split(",")):
         start = time.perf_counter()
-        unconditional = model.sample(1024, seed=args.seed, steps=steps, standardized=True)
-        conditional = model.sample(len(per_class), class_label=per_class, seed=args.seed + 1, steps=steps, standardized=True)
+        unconditional = model.sample_standardized(1024, seed=args.seed, steps=steps)
+        conditional = model.sample_standardized(len(per_class), class_index=per_class, seed=args.seed + 1, steps=steps)
         sample_s = time.perf_counter() - start
         shares = np.bincount(predict_proba(evaluator, unconditional).argmax(1), minlength=data.n_classes)
         predicted = predict_proba(evaluator, conditional).argmax(1)

@@ -51,7 +51,7 @@ def test_loaded_model_samples_in_data_units(finished_run: Path) -> None:
     assert x.shape == (6, 1, 150) and np.isfinite(x).all()
     assert np.array_equal(x, model.sample(6, class_label=1, guidance=2.0, seed=1))
     # Undoing the standardization puts samples back in the data's range (GunPoint ~ -2..2).
-    assert abs(float(x.mean()) - model.standardizer.mean) < 3 * model.standardizer.std
+    assert abs(float(x.mean()) - model.standardizer.mean[0]) < 3 * model.standardizer.std[0]
 
 
 def test_rerun_skips_finished_stages(finished_run: Path) -> None:
@@ -70,16 +70,18 @@ def test_cli_sample_writes_npy_and_csv(finished_run: Path, tmp_path: Path) -> No
     result = runner.invoke(app, ["sample", "--run", str(finished_run), "--per-class", "3", "--out", str(tmp_path / "s.npy")])
     assert result.exit_code == 0, result.output
     assert np.load(tmp_path / "s.npy").shape == (6, 1, 150)
-    assert np.load(tmp_path / "s_labels.npy").tolist() == [0, 0, 0, 1, 1, 1]
-    result = runner.invoke(app, ["sample", "--run", str(finished_run), "--n", "4", "--out", str(tmp_path / "s.csv")])
+    # Labels as the dataset gives them: GunPoint's classes are 1 and 2.
+    assert np.load(tmp_path / "s_labels.npy").tolist() == [1, 1, 1, 2, 2, 2]
+    result = runner.invoke(app, ["sample", "--run", str(finished_run), "--n", "4", "--class", "2", "--out", str(tmp_path / "s.csv")])
     assert result.exit_code == 0, result.output
-    assert np.loadtxt(tmp_path / "s.csv", delimiter=",").shape == (4, 151)
+    table = np.genfromtxt(tmp_path / "s.csv", delimiter=",", skip_header=1)
+    assert table.shape == (4, 151) and (table[:, 0] == 2).all()
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--class", "7", "--n", "3"], "class label out of range"),
+        (["--class", "7", "--n", "3"], "class label '7' is not one of this model's classes: 1, 2"),
         (["--n", "0"], "must be positive"),
         (["--n", "2", "--out-ext", "txt"], "must end in .npy or .csv"),
     ],
@@ -181,11 +183,17 @@ def test_cli_prior_trains_on_a_tokenizer_only_run(tmp_path: Path) -> None:
     assert (out / "prior.pt").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     assert 0 <= metrics["prior"]["val_masked_acc"] <= 1 and "tokenizer" in metrics
-    # The budget given on the command line is what the run folder's config now records.
+    # The budget given on the command line is recorded beside the run's config, which
+    # stays as it was: the original `run` command still accepts the folder.
+    import yaml
+
     from ncvqvae.config import load_config
 
-    saved = load_config(out / "config.yaml")
-    assert saved.stage2.epochs == 2 and saved.stage2.max_steps is None
+    assert load_config(out / "config.yaml") == load_config(config_path)
+    settings = yaml.safe_load((out / "prior.yaml").read_text())
+    assert settings["stage2"]["epochs"] == 2 and settings["stage2"]["max_steps"] is None
+    result = runner.invoke(app, ["run", "--config", str(config_path), "--out", str(out)])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("command", ["prior", "evaluate"])

@@ -150,7 +150,7 @@ def test_multivariate_basicmotions_trains_end_to_end(tmp_path: Path) -> None:
     assert metrics["tokenizer"]["grid"][0] == 5
     assert np.isfinite(metrics["generation"]["fid"]) and 0 <= metrics["generation"]["cas"] <= 1
     model = load(tmp_path / "bm")
-    assert model.sample(3, class_label=2).shape == (3, 6, 100)
+    assert model.sample(3, class_label=model.classes[2]).shape == (3, 6, 100)
 
 
 def test_cli_data_file_with_labels(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 def load(run_dir):  # noqa: ANN001, ANN201 - thin re-export, typed at the target
     """Load a finished run folder; see :func:`ncvqvae.generator.load_run`."""
-    from ncvqvae.generator import load_run
+    from ncvqvae.model.trained import load_run
 
     return load_run(run_dir)
 

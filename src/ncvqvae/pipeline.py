@@ -18,10 +18,10 @@ import numpy as np
 import torch
 
 from ncvqvae.config import RunConfig
-from ncvqvae.data.dataset import TimeSeriesDataset, from_arrays
+from ncvqvae.data.dataset import TimeSeriesDataset, data_warnings, from_arrays
 from ncvqvae.data.sources import load_arrays_from_files, load_dataset
 from ncvqvae.data.standardize import Standardizer
-from ncvqvae.errors import CheckpointError
+from ncvqvae.errors import CheckpointError, ConfigError
 from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
 from ncvqvae.evaluation.fcn import extract_features
 from ncvqvae.evaluation.generation import GenerationSamples, draw_samples, evaluate_samples
@@ -40,12 +40,12 @@ from ncvqvae.evaluation.tokens import (
     fraction_used,
     perplexity,
 )
-from ncvqvae.generator import TrainedModel, load_prior, load_tokenizer
+from ncvqvae.model.trained import TrainedModel, load_prior, load_tokenizer, tokenize_series
 from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.tokenizer.objective import Tokenizer
-from ncvqvae.training.fit import fit_prior, fit_tokenizer, tokenize_series
-from ncvqvae.training.trainer import is_main_process
+from ncvqvae.training.fit import fit_prior, fit_tokenizer
+from ncvqvae.training.trainer import check_accelerator, is_main_process
 
 log = logging.getLogger("ncvqvae")
 
@@ -80,8 +80,9 @@ def load_data(config: RunConfig) -> TimeSeriesDataset:
         None if data.labels_file is None else Path(data.labels_file),
         test_fraction=data.test_fraction,
         seed=config.seed,
+        resample=data.resample,
     )
-    return from_arrays(x_train, y_train, x_test, y_test, name=data.dataset, resample=data.resample)
+    return from_arrays(x_train, y_train, x_test, y_test, name=data.dataset)
 
 
 def open_run(
@@ -93,7 +94,11 @@ def open_run(
 ) -> RunContext:
     """Check the data first (a bad file must fail before anything is written), then
     create or continue the run folder."""
+    check_accelerator(config.trainer)
     data = data if data is not None else load_data(config)
+    if is_main_process():
+        for note in data_warnings(data):
+            log.warning("warning: %s", note)
     standardizer = Standardizer.fit(data.x_train)
     folder = RunFolder(out)
     if is_main_process():
@@ -427,6 +432,39 @@ def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
             "test series are (about 0.05 for new real data). FID does not see copying."
         ),
     }
+
+
+def prior_overrides(
+    config: RunConfig,
+    *,
+    preset: str | None = None,
+    epochs: int | None = None,
+    steps: int | None = None,
+    assignments: list[str] | None = None,
+) -> RunConfig:
+    """The run's config with stage-2 settings changed for one ``prior`` command.
+
+    Only ``stage2`` and ``prior`` may change: the tokens, and so everything stage 2
+    trains on, come from the run's tokenizer as it was trained.
+    """
+    from ncvqvae.config import from_dict, parse_assignments
+    from ncvqvae.config import preset as make_preset
+
+    if preset is not None:
+        config = config.override(stage2=vars(make_preset(preset).stage2), skip_none=False)
+    if assignments:
+        values = parse_assignments(assignments)
+        others = sorted(set(values) - {"stage2", "prior"})
+        if others:
+            raise ConfigError(
+                f"`prior` changes stage-2 settings only (stage2.*, prior.*); got {', '.join(others)}"
+            )
+        config = from_dict(values, config)
+    if epochs is not None:
+        config = config.override(stage2={"epochs": epochs, "max_steps": steps}, skip_none=False)
+    elif steps is not None:
+        config = config.override(stage2={"max_steps": steps})
+    return config
 
 
 def run_all(

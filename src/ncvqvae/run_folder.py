@@ -5,6 +5,7 @@ Layout::
     OUT/config.yaml          the RunConfig of this run
     OUT/tokenizer.pt         finished stage 1 (its presence marks the stage done)
     OUT/prior.pt             finished stage 2
+    OUT/prior.yaml           stage-2 settings of a ``prior`` command, when they differ
     OUT/checkpoints/<stage>/ Lightning checkpoints (last.ckpt) for resume
     OUT/logs/<stage>/        CSV training logs
     OUT/metrics.json         every metric, merged stage by stage
@@ -17,9 +18,11 @@ choose another folder or say ``--overwrite`` (which keeps the old folder as a ba
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shutil
 import time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,8 @@ METRICS = "metrics.json"
 TOKENIZER = "tokenizer.pt"
 PRIOR = "prior.pt"
 REPORT = "report.html"
+PRIOR_SETTINGS = "prior.yaml"
+log = logging.getLogger("ncvqvae")
 
 
 class RunFolder:
@@ -76,14 +81,16 @@ class RunFolder:
             if overwrite:
                 backup = self.path.with_name(f"{self.path.name}.backup-{time.strftime('%Y%m%d-%H%M%S')}")
                 shutil.move(str(self.path), str(backup))
+                log.info("moved the previous contents of %s to %s", self.path, backup)
             elif existing is None:
                 raise RunFolderError(
                     f"{self.path} is not empty and holds no run of this package; "
                     "choose another --out"
                 )
             elif _comparable(existing) != _comparable(config):
+                changes = config_differences(existing, config)
                 raise RunFolderError(
-                    f"{self.path} holds a run with a different configuration; "
+                    f"{self.path} holds a run with a different configuration ({changes}); "
                     "pass another --out, or --overwrite to move the old run to a backup"
                 )
         try:
@@ -96,6 +103,21 @@ class RunFolder:
                 f"cannot write to {self.path} ({err.strerror}); choose a writable --out"
             ) from err
         save_config(config, self.config_path)
+
+    @property
+    def prior_settings_path(self) -> Path:
+        return self.path / PRIOR_SETTINGS
+
+    def save_prior_settings(self, config: RunConfig) -> None:
+        """Record the stage-2 settings a ``prior`` command trained with, beside (not in)
+        config.yaml, so that the run's own config, and commands that check it, stay as
+        they were."""
+        import yaml
+
+        values = {"stage2": asdict(config.stage2), "prior": asdict(config.prior)}
+        tmp = self.prior_settings_path.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(values, sort_keys=False))
+        os.replace(tmp, self.prior_settings_path)
 
     def read_config(self) -> RunConfig:
         if not self.config_path.is_file():
@@ -130,6 +152,28 @@ def _comparable(config: RunConfig) -> dict[str, Any]:
     values.pop("trainer", None)
     values["data"] = {k: v for k, v in values["data"].items() if k != "data_dir"}
     return values
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat
+
+
+def config_differences(old: RunConfig, new: RunConfig, limit: int = 4) -> str:
+    """The settings that differ, as "ssl.method: none -> vicreg, seed: 0 -> 1"."""
+    a, b = _flatten(_comparable(old)), _flatten(_comparable(new))
+    keys = [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]
+    keys.sort()
+    parts = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:limit]]
+    if len(keys) > limit:
+        parts.append(f"and {len(keys) - limit} more")
+    return ", ".join(parts)
 
 
 def _json_default(value: Any) -> Any:

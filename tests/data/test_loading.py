@@ -104,8 +104,10 @@ def test_numpy_input_is_checked() -> None:
     y = np.arange(10) % 2
     data = from_arrays(x, y, x, y, name="mine")
     assert data.n_channels == 2 and data.n_classes == 2
-    with pytest.raises(DataError, match="2-D array"):
-        from_arrays(x[:, 0], y, x[:, 0], y)
+    # (N, L) is univariate data, as on the command line.
+    assert from_arrays(x[:, 0], y, x[:, 0], y).x_train.shape == (10, 1, 32)
+    with pytest.raises(DataError, match="1-D array"):
+        from_arrays(x, np.stack([y, y], axis=1), x, y)
     bad = x.copy()
     bad[3, 1, 5] = np.inf
     with pytest.raises(DataError, match="infinite"):

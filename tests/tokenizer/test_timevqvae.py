@@ -95,5 +95,6 @@ def test_timevqvae_run_end_to_end(tmp_path: Path) -> None:
     config = tiny_config(tokenizer={"kind": "timevqvae", "hidden_dim": 16, "n_resblocks": 1, "codebook_size": 16})
     metrics = run_all(config, tmp_path / "tv")
     assert metrics["tokenizer"]["n_tokens"] > 0 and np.isfinite(metrics["generation"]["fid"])
-    x = load(tmp_path / "tv").sample(3, class_label=0)
+    model = load(tmp_path / "tv")
+    x = model.sample(3, class_label=model.classes[0])
     assert x.shape == (3, 1, 150) and np.isfinite(x).all()

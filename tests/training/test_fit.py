@@ -12,7 +12,7 @@ import torch
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError
-from ncvqvae.generator import load_tokenizer
+from ncvqvae.model.trained import load_tokenizer
 from ncvqvae.training.fit import fit_tokenizer
 from ncvqvae.training.trainer import last_checkpoint
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from ncvqvae.errors import DataError
 
 MIN_LENGTH = 8  # the STFT (n_fft 8, centred, reflect padding) needs at least one frame's worth
+LONG_SERIES = 4096  # beyond this a run on a CPU takes hours; say so before it starts
 
 
 @dataclass(frozen=True)
@@ -67,11 +69,13 @@ def encode_labels(
     y_test = None
     if test_labels is not None:
         raw_test = np.asarray(test_labels).astype(str)
-        unseen = sorted(set(raw_test) - set(index))
+        unseen = sorted(str(label) for label in set(raw_test) - set(index))
         if unseen:
+            shown = ", ".join(unseen[:5]) + (", ..." if len(unseen) > 5 else "")
             raise DataError(
-                f"{source}: test label(s) {unseen[:5]} do not occur in the training split; "
-                "every test class must have training examples"
+                f"{source}: test label(s) {shown} do not occur in the training split "
+                f"(training labels: {', '.join(_clean_name(n) for n in names)}); every test "
+                "class must have training examples"
             )
         y_test = np.array([index[v] for v in raw_test], dtype=np.int64)
     return y_train, y_test, tuple(_clean_name(n) for n in names)
@@ -85,18 +89,24 @@ def _clean_name(name: str) -> str:
     return str(int(value)) if value.is_integer() else name
 
 
-def check_series(x: np.ndarray, source: str) -> np.ndarray:
-    """Validate an (N, C, L) array and return it as float32.
+RowName = Callable[[int], str]
+
+
+def series_number(i: int) -> str:
+    return f"series {i}"
+
+
+def check_series(x: np.ndarray, source: str, row_name: RowName = series_number) -> np.ndarray:
+    """Validate an (N, C, L) array, or (N, L) for univariate data, and return it as
+    float32 (N, C, L).
 
     NaN can mean a missing value or, in the UCR 2018 files, the padding of a shorter
-    series; the two need different fixes, so the message tells them apart.
+    series; the two need different fixes, so the message tells them apart. ``row_name``
+    turns an index into the words that find it in the user's file ("line 4").
     """
     x = np.asarray(x)
     if x.ndim == 2:
-        raise DataError(
-            f"{source}: got a 2-D array {x.shape}; pass (N, C, L) — for univariate data "
-            "use x[:, None, :]"
-        )
+        x = x[:, None, :]
     if x.ndim != 3:
         raise DataError(f"{source}: expected an array of shape (N, C, L), got shape {x.shape}")
     if x.shape[0] == 0:
@@ -106,7 +116,9 @@ def check_series(x: np.ndarray, source: str) -> np.ndarray:
     x = x.astype(np.float32)
     if np.isinf(x).any():
         rows = np.unique(np.nonzero(np.isinf(x))[0])
-        raise DataError(f"{source}: infinite values in {len(rows)} series (first: {rows[0]})")
+        raise DataError(
+            f"{source}: infinite values in {len(rows)} series (first: {row_name(int(rows[0]))})"
+        )
     nan = np.isnan(x)
     if nan.any():
         rows = np.unique(np.nonzero(nan)[0])
@@ -117,8 +129,8 @@ def check_series(x: np.ndarray, source: str) -> np.ndarray:
                 "pass --resample L to bring every series to a common length"
             )
         raise DataError(
-            f"{source}: NaN (missing values) in {len(rows)} series (first: {rows[0]}); "
-            "fill or drop them before training"
+            f"{source}: NaN (missing values) in {len(rows)} series (first: "
+            f"{row_name(int(rows[0]))}); fill or drop them before training"
         )
     if x.shape[2] < MIN_LENGTH:
         raise DataError(
@@ -128,13 +140,46 @@ def check_series(x: np.ndarray, source: str) -> np.ndarray:
     return x
 
 
+def check_labels(y: np.ndarray, source: str) -> np.ndarray:
+    """Labels as a 1-D array; (N, 1) is accepted, any other shape is an error."""
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError(f"{source}: labels must be a 1-D array (N,), got shape {tuple(y.shape)}")
+    if y.dtype == object or np.issubdtype(y.dtype, np.floating) and not np.isfinite(y).all():
+        bad = [i for i, v in enumerate(y) if v is None or (isinstance(v, float) and not np.isfinite(v))]
+        if bad:
+            raise DataError(f"{source}: label {bad[0]} is missing (NaN or None)")
+    return y
+
+
+def data_warnings(data: TimeSeriesDataset) -> list[str]:
+    """Things that are allowed but that a user should hear about before training."""
+    notes = []
+    if data.labelled and data.n_classes == 1:
+        notes.append(
+            f"{data.name} has a single class ({data.class_names[0]}): the prior is in effect "
+            "unconditional, and the class-based scores (CAS, cFID, IS) say nothing"
+        )
+    if data.length > LONG_SERIES:
+        notes.append(
+            f"{data.name} has series of length {data.length}: time and memory grow with the "
+            f"length; expect a run many times slower than at a few hundred points, or pass "
+            f"--resample {LONG_SERIES} (or less)"
+        )
+    return notes
+
+
 def _nan_only_at_end(series: np.ndarray) -> bool:
     nan = np.isnan(series).any(axis=0)
     first = int(np.argmax(nan))
     return bool(nan[first:].all())
 
 
-def resample_series(x: np.ndarray, length: int) -> np.ndarray:
+def resample_series(
+    x: np.ndarray, length: int, source: str = "data", row_name: RowName = series_number
+) -> np.ndarray:
     """Linearly resample (N, C, L) to (N, C, length), ignoring trailing NaN padding.
 
     Each series is stretched from its own valid length, which is what makes unequal-length
@@ -148,11 +193,11 @@ def resample_series(x: np.ndarray, length: int) -> np.ndarray:
         n_valid = int(np.argmax(nan_steps)) if nan_steps.any() else x.shape[2]
         if not nan_steps[n_valid:].all():
             raise DataError(
-                f"series {i} has NaN inside the series (not only padding at its end); "
-                "fill missing values before resampling"
+                f"{source}: {row_name(i)} has NaN inside the series (not only padding at its "
+                "end); fill missing values before resampling"
             )
         if n_valid < 2:
-            raise DataError(f"series {i} has fewer than 2 valid points; cannot resample it")
+            raise DataError(f"{source}: {row_name(i)} has fewer than 2 valid points; cannot resample it")
         source = np.linspace(0.0, 1.0, n_valid)
         for ch in range(c):
             values = x[i, ch, :n_valid]
@@ -169,7 +214,8 @@ def from_arrays(
     name: str = "custom",
     resample: int | None = None,
 ) -> TimeSeriesDataset:
-    """Wrap user arrays (N, C, L) as a dataset, with the same checks as the file loaders."""
+    """Wrap user arrays (N, C, L), or (N, L) for univariate data, as a dataset, with the
+    same checks as the file loaders."""
     if resample is not None:
         x_train = resample_series(np.asarray(x_train, dtype=np.float64), resample)
         x_test = resample_series(np.asarray(x_test, dtype=np.float64), resample)
@@ -184,6 +230,7 @@ def from_arrays(
         raise DataError(f"{name}: give labels for both splits or for neither")
     class_names: tuple[str, ...] = ()
     if y_train is not None:
+        y_train, y_test = check_labels(y_train, f"{name} train labels"), check_labels(y_test, f"{name} test labels")
         if len(y_train) != len(x_train) or len(y_test) != len(x_test):
             raise DataError(
                 f"{name}: {len(x_train)}/{len(x_test)} series but "

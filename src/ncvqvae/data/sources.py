@@ -13,7 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from ncvqvae.data.dataset import TimeSeriesDataset, from_arrays
+from ncvqvae.data.dataset import (
+    RowName,
+    TimeSeriesDataset,
+    check_labels,
+    check_series,
+    from_arrays,
+    resample_series,
+)
 from ncvqvae.data.ucr import find_split_files, read_split
 from ncvqvae.errors import DataError
 
@@ -93,13 +100,57 @@ def load_dataset(
 ) -> TimeSeriesDataset:
     """Load a dataset by name with its original train/test split, labels encoded."""
     location = locate_dataset(name, data_dir)
-    x_train, y_train = read_split(location.train)
-    x_test, y_test = read_split(location.test)
-    return from_arrays(x_train, y_train, x_test, y_test, name=name, resample=resample)
+    splits = []
+    for path in (location.train, location.test):
+        x, y = read_split(path)
+        # Checked per file here, so that a problem is reported as a line of that file.
+        unit = "line" if path.suffix == ".tsv" else "series"
+        offset = 1 if path.suffix == ".tsv" else 0
+
+        def row_name(i: int, unit: str = unit, offset: int = offset, name: str = path.name) -> str:
+            return f"{unit} {i + offset} of {name}"
+
+        splits.append((_checked(x, resample, path.name, row_name), y))
+    (x_train, y_train), (x_test, y_test) = splits
+    return from_arrays(x_train, y_train, x_test, y_test, name=name)
+
+
+def _checked(x: np.ndarray, resample: int | None, source: str, row_name: RowName) -> np.ndarray:
+    """Resampled (which also checks) when a length is asked for, else checked as is."""
+    if resample is None:
+        return check_series(x, source, row_name)
+    return resample_series(np.asarray(x, dtype=np.float64), resample, source, row_name)
+
+
+def read_npy(path: Path, what: str) -> np.ndarray:
+    """A ``.npy`` file written by ``np.save``; anything else is a clear error."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path} does not exist")
+    if path.suffix != ".npy":
+        raise DataError(
+            f"{path.name}: {what} must be a .npy file written by numpy.save (got {path.suffix or 'no suffix'}); "
+            "for a .csv or .tsv, load it and np.save it, or put it in UCR layout and use --data-dir"
+        )
+    if path.stat().st_size == 0:
+        raise DataError(f"{path.name} is empty (0 bytes); it must hold an array written by numpy.save")
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as err:
+        reason = "it holds pickled objects" if "pickled" in str(err) else str(err).splitlines()[0]
+        raise DataError(f"{path.name} could not be read as a .npy array: {reason}") from None
+    if array.size == 0:
+        raise DataError(f"{path.name} holds an empty array of shape {array.shape}")
+    return array
 
 
 def load_arrays_from_files(
-    data_file: Path, labels_file: Path | None, *, test_fraction: float = 0.3, seed: int = 0
+    data_file: Path,
+    labels_file: Path | None,
+    *,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    resample: int | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Split a user's ``.npy`` array (and optional labels) into train and test parts.
 
@@ -108,18 +159,14 @@ def load_arrays_from_files(
     """
     from sklearn.model_selection import train_test_split
 
-    for path in (data_file, labels_file):
-        if path is not None and not Path(path).is_file():
-            raise DataError(f"{path} does not exist")
-    try:
-        x = np.load(data_file, allow_pickle=False)
-        y = None if labels_file is None else np.load(labels_file, allow_pickle=False)
-    except ValueError as err:
-        raise DataError(f"could not read {data_file} / {labels_file} as .npy: {err}") from err
-    if x.ndim == 2:
-        x = x[:, None, :]
-    if y is not None and len(y) != len(x):
-        raise DataError(f"{data_file} holds {len(x)} series but {labels_file} {len(y)} labels")
+    x = read_npy(data_file, "series")
+    y = None if labels_file is None else read_npy(labels_file, "labels")
+    # Checked whole, before the split, so that rows are named as the file numbers them.
+    x = _checked(x, resample, Path(data_file).name, lambda i: f"row {i}")
+    if y is not None:
+        y = check_labels(y, Path(labels_file).name)
+        if len(y) != len(x):
+            raise DataError(f"{data_file} holds {len(x)} series but {labels_file} {len(y)} labels")
     index = np.arange(len(x))
     stratify = y if y is not None and np.unique(y, return_counts=True)[1].min() >= 2 else None
     train_idx, test_idx = train_test_split(

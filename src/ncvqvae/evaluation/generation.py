@@ -32,7 +32,7 @@ from ncvqvae.evaluation.metrics import (
     memorization_scores,
     skewness_difference,
 )
-from ncvqvae.generator import TrainedModel
+from ncvqvae.model.trained import TrainedModel
 
 
 @dataclass
@@ -62,13 +62,13 @@ def draw_samples(
     model: TrainedModel, data: TimeSeriesDataset, config: EvaluationConfig, *, seed: int
 ) -> GenerationSamples:
     n_uncond = max(len(data.x_test), config.min_samples)
-    unconditional = model.sample(n_uncond, seed=seed, standardized=True)
+    unconditional = model.sample_standardized(n_uncond, seed=seed)
     if not data.labelled:
         return GenerationSamples(unconditional)
     counts = per_class_counts(data.y_train, data.n_classes, config.min_cas_samples)
     labels = np.repeat(np.arange(data.n_classes), counts)
-    conditional = model.sample(
-        len(labels), class_label=labels, guidance=config.guidance, seed=seed + 1, standardized=True
+    conditional = model.sample_standardized(
+        len(labels), class_index=labels, guidance=config.guidance, seed=seed + 1
     )
     return GenerationSamples(unconditional, conditional, labels)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -50,8 +51,18 @@ def sample_tokens(
     temperature: float = 4.0,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
+    given: Tensor | None = None,
+    given_mask: Tensor | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> Tensor:
-    """Generate n token sequences (n, N); a two-band prior samples low, then high."""
+    """Generate n token sequences (n, N); a two-band prior samples low, then high.
+
+    Args:
+        given, given_mask: (n, N) tokens and the positions of them to keep; the prior
+            decodes only the others (infilling, for imputation and forecasting). Tokens
+            are in the prior's combined form (two-band: high codes offset by K).
+        on_step: called after every decoding step (a progress bar's update).
+    """
     options = dict(
         class_labels=class_labels,
         steps=steps,
@@ -59,12 +70,20 @@ def sample_tokens(
         temperature=temperature,
         generator=generator,
         device=device,
+        on_step=on_step,
     )
     if isinstance(model, TwoBandPrior):
-        low = decode_tokens(model.low, n, **options)
-        high = decode_tokens(model.high, n, context=model.context(low), **options)
+        low_given = high_given = low_mask = high_mask = None
+        if given is not None:
+            low_given, high_given = model.split(given)
+            n_low = model.low.n_tokens
+            low_mask, high_mask = given_mask[:, :n_low], given_mask[:, n_low:]
+        low = decode_tokens(model.low, n, given=low_given, given_mask=low_mask, **options)
+        high = decode_tokens(
+            model.high, n, context=model.context(low), given=high_given, given_mask=high_mask, **options
+        )
         return torch.cat([low, high + model.codebook_size], dim=1)
-    return decode_tokens(model, n, **options)
+    return decode_tokens(model, n, given=given, given_mask=given_mask, **options)
 
 
 @torch.inference_mode()
@@ -79,23 +98,32 @@ def decode_tokens(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     context: Tensor | None = None,
+    given: Tensor | None = None,
+    given_mask: Tensor | None = None,
+    on_step: Callable[[], None] | None = None,
 ) -> Tensor:
     """Generate n token sequences (n, N) in exactly ``steps`` parallel decoding steps.
 
     At step t every masked position gets a token sampled from softmax(logits); its
     confidence is the sampled token's log-probability plus Gumbel noise annealed by
-    temperature (1 - (t+1)/T), and the floor(gamma((t+1)/T) N) least confident new
-    tokens are masked again. Known tokens have infinite confidence, so they are never
+    temperature (1 - (t+1)/T), and the floor(gamma((t+1)/T) M) least confident new
+    tokens are masked again, M being the number of positions to decode (N, or fewer when
+    ``given`` fixes some). Known tokens have infinite confidence, so they are never
     re-masked, and gamma(1) = 0 unmasks everything at the last step.
 
     Args:
         class_labels: (n,) class ids for class-conditional samples, ``None`` for
             unconditional ones.
         guidance: classifier-free guidance scale w (class-conditional only).
+        given, given_mask: (n, N) tokens in 0..K-1 and the positions to keep.
     """
     device = torch.device(device)
     n_tokens = model.n_tokens
     tokens = torch.full((n, n_tokens), model.mask_id, dtype=torch.long, device=device)
+    if given is not None:
+        keep = given_mask.to(device=device, dtype=torch.bool)
+        tokens = torch.where(keep, given.to(device=device, dtype=torch.long), tokens)
+    n_to_decode = (tokens == model.mask_id).sum(dim=1)
     if class_labels is not None:
         class_labels = class_labels.to(device=device, dtype=torch.long)
     for t in range(steps):
@@ -106,8 +134,10 @@ def decode_tokens(
         sampled = (log_probs + gumbel_noise(log_probs.shape, device=device, generator=generator)).argmax(-1)
         sampled = torch.where(unknown, sampled, tokens)
         ratio = (t + 1) / steps
-        n_keep_masked = math.floor(cosine_schedule(ratio) * n_tokens)
-        if n_keep_masked <= 0:
+        n_keep_masked = torch.floor(cosine_schedule(ratio) * n_to_decode.double()).long()
+        if on_step is not None:
+            on_step()
+        if int(n_keep_masked.max()) <= 0:
             tokens = sampled
             break
         confidence = log_probs.gather(-1, sampled[..., None]).squeeze(-1)
@@ -115,7 +145,7 @@ def decode_tokens(
             confidence.shape, device=device, generator=generator
         )
         confidence = torch.where(unknown, confidence, torch.full_like(confidence, math.inf))
-        lowest = confidence.argsort(dim=-1)[:, :n_keep_masked]
-        remask = torch.zeros_like(unknown).scatter_(1, lowest, True)
+        rank = confidence.argsort(dim=-1).argsort(dim=-1)
+        remask = rank < n_keep_masked[:, None]
         tokens = torch.where(remask, torch.full_like(sampled, model.mask_id), sampled)
     return tokens

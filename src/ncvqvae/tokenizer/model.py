@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ncvqvae.config import TokenizerConfig
+from ncvqvae.tokenizer.grid import grid_touched
 from ncvqvae.tokenizer.networks import Decoder, Encoder, n_downsampling_blocks
 from ncvqvae.tokenizer.quantizer import Quantizer
 from ncvqvae.tokenizer.stft import STFT
@@ -59,8 +60,8 @@ class VQTokenizer(nn.Module):
         self.decoder = Decoder(2 * in_channels, width, n_down, config.n_resblocks)
         self.quantizer = Quantizer.from_config(config)
         n_frames = self.stft.n_frames(length)
-        stride = 2**n_down
-        self.grid_shape = (self.stft.n_freqs(), -(-n_frames // stride))
+        self.stride = 2**n_down
+        self.grid_shape = (self.stft.n_freqs(), -(-n_frames // self.stride))
 
     @property
     def n_tokens(self) -> int:
@@ -95,6 +96,13 @@ class VQTokenizer(nn.Module):
     def detokenize(self, tokens: Tensor) -> Tensor:
         """tokens (B, N) -> series (B, C, L) in standardized units."""
         return self.decode(self.tokens_to_latents(tokens))[0]
+
+    def tokens_touched(self, missing: Tensor) -> Tensor:
+        """missing: (B, C, L) bool -> (B, N) bool, the tokens whose frames see a missing
+        sample (see :mod:`ncvqvae.tokenizer.grid`)."""
+        return grid_touched(
+            missing, n_fft=self.stft.n_fft, hop=self.stft.hop_length, stride=self.stride, grid=self.grid_shape
+        )
 
     @property
     def vocab_size(self) -> int:

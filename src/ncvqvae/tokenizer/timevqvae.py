@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ncvqvae.config import TokenizerConfig
+from ncvqvae.tokenizer.grid import grid_touched
 from ncvqvae.tokenizer.model import TokenizerOutput
 from ncvqvae.tokenizer.networks import Decoder, Encoder
 from ncvqvae.tokenizer.quantizer import Quantizer
@@ -153,6 +154,13 @@ class TwoBandTokenizer(nn.Module):
     def tokenize(self, x: Tensor) -> Tensor:
         """x (B, C, L) -> tokens (B, N_low + N_high); high codes offset by K."""
         return self.forward(x).tokens
+
+    def tokens_touched(self, missing: Tensor) -> Tensor:
+        """missing: (B, C, L) bool -> (B, N_low + N_high) bool, each band on its own grid."""
+        options = {"n_fft": self.stft.n_fft, "hop": self.stft.hop_length}
+        low = grid_touched(missing, stride=self.low.stride, grid=self.low_grid, **options)
+        high = grid_touched(missing, stride=self.high.stride, grid=self.high_grid, **options)
+        return torch.cat([low, high], dim=1)
 
     def split_tokens(self, tokens: Tensor) -> tuple[Tensor, Tensor]:
         """(B, N) -> low (B, N_low) in 0..K-1 and high (B, N_high) in 0..K-1."""

@@ -7,26 +7,22 @@ the config and the weights that evaluation and sampling load without Lightning.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any
 
 import lightning as L
-import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ncvqvae.config import RunConfig
 from ncvqvae.data.dataset import TimeSeriesDataset
 from ncvqvae.data.standardize import Standardizer
-from ncvqvae.errors import CheckpointError
+from ncvqvae.model.export import save_export
+from ncvqvae.model.trained import tokenize_series
 from ncvqvae.prior.build import Prior, build_prior
 from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.training.stage_one import TokenizerModule
 from ncvqvae.training.stage_two import PriorModule
-from ncvqvae.training.trainer import build_trainer, last_checkpoint, merge_logs, plan_epochs
-
-EXPORT_FORMAT = "ncvqvae-export-v1"
+from ncvqvae.training.trainer import build_trainer, fit_resumable, merge_logs, plan_epochs
 
 
 def _loader(tensors: list[torch.Tensor], batch: int, *, shuffle: bool, seed: int) -> DataLoader:
@@ -73,11 +69,14 @@ def fit_tokenizer(
         val_every_n_epochs=_val_every(epochs),
         checkpoint_every_n_epochs=_checkpoint_every(epochs),
     )
-    trainer.fit(
+    fit_resumable(
+        trainer,
         module,
-        train_dataloaders=_loader([x_train], batch, shuffle=True, seed=config.seed),
-        val_dataloaders=_loader([x_test], 256, shuffle=False, seed=config.seed),
-        ckpt_path=last_checkpoint(run_dir, "tokenizer"),
+        train_loader=_loader([x_train], batch, shuffle=True, seed=config.seed),
+        val_loader=_loader([x_test], 256, shuffle=False, seed=config.seed),
+        run_dir=run_dir,
+        stage="tokenizer",
+        total_steps=steps,
     )
     if trainer.is_global_zero:
         merge_logs(run_dir, "tokenizer")
@@ -98,18 +97,6 @@ def fit_tokenizer(
             },
         )
     return tokenizer
-
-
-@torch.no_grad()
-def tokenize_series(tokenizer: Tokenizer, x: np.ndarray, batch: int = 512) -> torch.Tensor:
-    """Standardized series (N, C, L) -> tokens (N, N_tok), in eval mode (no EMA/BN update)."""
-    tokenizer.eval()
-    device = next(tokenizer.parameters()).device
-    parts = [
-        tokenizer.tokenize(torch.from_numpy(x[i : i + batch]).to(device)).cpu()
-        for i in range(0, len(x), batch)
-    ]
-    return torch.cat(parts)
 
 
 def fit_prior(
@@ -139,11 +126,14 @@ def fit_prior(
         val_every_n_epochs=_val_every(epochs),
         checkpoint_every_n_epochs=_checkpoint_every(epochs),
     )
-    trainer.fit(
+    fit_resumable(
+        trainer,
         module,
-        train_dataloaders=_loader([tokens_train, y_train], batch, shuffle=True, seed=config.seed),
-        val_dataloaders=_loader([tokens_test, y_test], 512, shuffle=False, seed=config.seed),
-        ckpt_path=last_checkpoint(run_dir, "prior"),
+        train_loader=_loader([tokens_train, y_train], batch, shuffle=True, seed=config.seed),
+        val_loader=_loader([tokens_test, y_test], 512, shuffle=False, seed=config.seed),
+        run_dir=run_dir,
+        stage="prior",
+        total_steps=steps,
     )
     if trainer.is_global_zero:
         merge_logs(run_dir, "prior")
@@ -156,28 +146,3 @@ def fit_prior(
             meta={"n_tokens": tokenizer.n_tokens, "n_classes": n_classes, "epochs": epochs, "steps": steps},
         )
     return prior
-
-
-def save_export(path: Path, *, config: RunConfig, state_dict: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write a stage's export atomically (temporary file, then rename)."""
-    payload = {"format": EXPORT_FORMAT, "config": config.to_dict(), "state_dict": state_dict, "meta": meta}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
-
-
-def load_export(path: Path) -> dict[str, Any]:
-    """Read a stage export; a corrupt or foreign file is a clear error naming the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path} does not exist; train that stage first")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as err:
-        raise CheckpointError(
-            f"{path} is corrupt or truncated ({type(err).__name__}); delete it and rerun the "
-            "stage (its training checkpoints let it resume)"
-        ) from err
-    if not isinstance(payload, dict) or payload.get("format") != EXPORT_FORMAT:
-        raise CheckpointError(f"{path} is not a model export of this package")
-    return payload

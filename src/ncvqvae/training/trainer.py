@@ -25,6 +25,7 @@ from ncvqvae.errors import CheckpointError
 from ncvqvae.training.progress import StageProgressBar
 
 LAST = "last.ckpt"
+log = logging.getLogger("ncvqvae")
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -55,6 +56,23 @@ def is_main_process() -> bool:
     return getattr(rank_zero_only, "rank", 0) == 0
 
 
+def check_accelerator(config: TrainerConfig) -> None:
+    """Fail before anything trains when the asked-for device is not on this machine."""
+    from ncvqvae.errors import ConfigError
+
+    if config.accelerator in ("gpu", "cuda"):
+        available = torch.cuda.device_count()
+        if available == 0:
+            raise ConfigError(
+                f"--accelerator {config.accelerator}: no CUDA GPU is visible on this machine "
+                "(torch.cuda.is_available() is False); use --accelerator cpu, or install a CUDA build of torch"
+            )
+        if isinstance(config.devices, int) and config.devices * 1 > available and config.num_nodes == 1:
+            raise ConfigError(f"--devices {config.devices}: this machine has {available} GPU(s)")
+    if config.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("--accelerator mps: Apple's MPS backend is not available on this machine")
+
+
 def stage_dir(run_dir: Path, stage: str) -> Path:
     return Path(run_dir) / "checkpoints" / stage
 
@@ -74,6 +92,37 @@ def last_checkpoint(run_dir: Path, stage: str) -> Path | None:
         return None
     check_checkpoint(path)
     return path
+
+
+def fit_resumable(
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    *,
+    train_loader: Any,
+    val_loader: Any,
+    run_dir: Path,
+    stage: str,
+    total_steps: int,
+) -> None:
+    """``trainer.fit`` from the stage's last checkpoint, if any, saying so in one line.
+
+    Lightning answers Ctrl-C by stopping gracefully and then calling ``sys.exit(1)``; that
+    is turned back into the ``KeyboardInterrupt`` it was, so the command line can exit
+    with 130 and say that the same command resumes.
+    """
+    checkpoint = last_checkpoint(run_dir, stage)
+    if checkpoint is not None and is_main_process():
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        log.info(
+            "%s: resuming from step %d of %d (epoch %d), checkpoint %s",
+            stage, int(state.get("global_step", 0)), total_steps, int(state.get("epoch", 0)) + 1, checkpoint,
+        )
+    try:
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=checkpoint)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
 
 
 def discard_unfinished_writes(folder: Path) -> None:

@@ -1,0 +1,3 @@
+from ncvqvae.cli import main
+
+main()
