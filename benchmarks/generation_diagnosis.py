@@ -34,10 +34,9 @@ from sklearn.linear_model import LogisticRegression
 from ncvqvae.evaluation.fcn import FCN, extract_features, predict_proba
 from ncvqvae.evaluation.metrics import frechet_distance
 from ncvqvae.evaluation.tokens import encode_split
-from ncvqvae.model.trained import TrainedModel, load_run
+from ncvqvae.model.trained import TrainedModel, load_run, tokenize_series
 from ncvqvae.prior.sampling import decode_tokens
 from ncvqvae.prior.two_band import TwoBandPrior
-from ncvqvae.model.trained import tokenize_series
 
 
 def fid_terms(feats_a: np.ndarray, feats_b: np.ndarray) -> tuple[float, float, float]:

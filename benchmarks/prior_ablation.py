@@ -29,11 +29,10 @@ from torch import Tensor, nn
 
 from ncvqvae.evaluation.fcn import extract_features, predict_proba
 from ncvqvae.evaluation.metrics import frechet_distance
-from ncvqvae.model.trained import load_run
+from ncvqvae.model.trained import load_run, tokenize_series
 from ncvqvae.prior.build import build_prior
 from ncvqvae.prior.maskgit import MaskGIT, PriorLossOutput
 from ncvqvae.prior.two_band import TwoBandPrior
-from ncvqvae.model.trained import tokenize_series
 
 
 class HighBandOnly(nn.Module):

@@ -153,7 +153,7 @@ def tokenizer_metrics(tokenizer: Tokenizer, ctx: RunContext) -> dict[str, Any]:
         "n_tokens": tokenizer.n_tokens,
         "grid": list(tokenizer.grid_shape),
     }
-    if ctx.data.labelled:
+    if ctx.data.labelled and ctx.data.n_classes > 1:
         metrics["probe"] = fit_linear_probes(
             train.pooled, ctx.data.y_train, test.pooled, ctx.data.y_test
         )

@@ -87,7 +87,7 @@ class RunFolder:
                     f"{self.path} is not empty and holds no run of this package; "
                     "choose another --out"
                 )
-            elif _comparable(existing) != _comparable(config):
+            elif comparable_config(existing) != comparable_config(config):
                 changes = config_differences(existing, config)
                 raise RunFolderError(
                     f"{self.path} holds a run with a different configuration ({changes}); "
@@ -146,7 +146,7 @@ class RunFolder:
         return metrics
 
 
-def _comparable(config: RunConfig) -> dict[str, Any]:
+def comparable_config(config: RunConfig) -> dict[str, Any]:
     """The settings that define a run's results; where and how fast it trains do not."""
     values = config.to_dict()
     values.pop("trainer", None)
@@ -167,7 +167,7 @@ def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 def config_differences(old: RunConfig, new: RunConfig, limit: int = 4) -> str:
     """The settings that differ, as "ssl.method: none -> vicreg, seed: 0 -> 1"."""
-    a, b = _flatten(_comparable(old)), _flatten(_comparable(new))
+    a, b = _flatten(comparable_config(old)), _flatten(comparable_config(new))
     keys = [k for k in a.keys() | b.keys() if a.get(k) != b.get(k)]
     keys.sort()
     parts = [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in keys[:limit]]

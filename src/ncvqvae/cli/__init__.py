@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from ncvqvae.cli import train, use  # noqa: F401 - registers the commands
+from ncvqvae.cli import study, train, use  # noqa: F401 - registers the commands
 from ncvqvae.cli.app import app
 
 

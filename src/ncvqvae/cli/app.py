@@ -96,7 +96,7 @@ def _warning_as_log_line(
 def setup_logging() -> None:
     """Messages as plain lines; Python warnings as one log line each instead of a
     source listing; Lightning's banners kept out."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(message)s", force=True)
     for noisy in ("lightning", "lightning.pytorch", "lightning.fabric"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     warnings.showwarning = _warning_as_log_line

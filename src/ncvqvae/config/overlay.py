@@ -8,6 +8,7 @@ command line's preset, or the preset the file itself names).
 from __future__ import annotations
 
 import dataclasses
+import typing
 from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ def overlay(base: Any, values: dict[str, Any], where: str = "") -> Any:
         raise ConfigError(
             f"unknown setting(s) {', '.join(map(repr, unknown))} {place}; known: {', '.join(sorted(known))}"
         )
+    hints = typing.get_type_hints(type(base))
     changes: dict[str, Any] = {}
     for key, value in values.items():
         current = getattr(base, key)
@@ -39,6 +41,9 @@ def overlay(base: Any, values: dict[str, Any], where: str = "") -> Any:
             if not isinstance(value, dict):
                 raise ConfigError(f"{name} is a section of settings; give a mapping, got {value!r}")
             changes[key] = overlay(current, value, name)
+        elif hints[key] is str and isinstance(value, int) and not isinstance(value, bool):
+            # YAML and --set read a one-layer projector spec ("1024") as a number.
+            changes[key] = str(value)
         else:
             changes[key] = value
     return replace(base, **changes)

@@ -1,0 +1,189 @@
+"""Studies end to end with tiny configs on real data: the local executor, resuming after
+SIGKILL, failing cells, spec errors, the SLURM path, and the summary's statistics.
+
+The SLURM path runs against stand-ins for sbatch / srun / sacct (tests/study/fake_slurm)
+that execute the array's tasks here with the environment SLURM gives them: a real
+single-node slurmctld + slurmd needs root daemons, munge keys and cgroup set-up that a
+CI container cannot be relied on to allow, while the stand-ins exercise everything on
+our side of sbatch: submitit's batch script, the array, the pickled cell calls, sacct
+polling and the results."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ncvqvae.cli import app
+
+runner = CliRunner()
+FAKE_SLURM = Path(__file__).parent / "fake_slurm"
+TINY_BASE = {
+    "preset": "cpu",
+    "tokenizer": {"hidden_dim": 16, "n_resblocks": 1, "codebook_size": 16},
+    "ssl": {"projector": "64-64"},
+    "stage1": {"max_steps": 8, "batch_size": 16},
+}
+
+
+def write_spec(path: Path, ucr_dir: Path, **changes: object) -> Path:
+    spec = {
+        "base": TINY_BASE,
+        "stages": "tokenizer",
+        "data_dir": str(ucr_dir),
+        "datasets": ["ECG200", "TwoLeadECG"],
+        "seeds": [0, 1],
+        "settings": {"none": {"ssl": {"method": "none"}}, "bt": {"ssl": {"method": "barlowtwins", "augment": "slice"}}},
+        "baseline": "none",
+        **changes,
+    }
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    return path
+
+
+def finished_cells(out: Path) -> list[Path]:
+    return sorted(p.parent for p in out.glob("*/*/seed*/tokenizer.pt") if (p.parent / "metrics.json").is_file())
+
+
+def test_local_study_finishes_every_cell_and_summarises_them(tmp_path: Path, ucr_dir: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", ucr_dir)
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--workers", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(finished_cells(out)) == 8
+    # Each cell is an ordinary run folder.
+    assert (out / "ECG200" / "bt" / "seed1" / "config.yaml").is_file()
+    with (out / "summary.csv").open() as f:
+        summary = {(r["dataset"], r["setting"], r["metric"]): r for r in csv.DictReader(f)}
+    for dataset in ("ECG200", "TwoLeadECG"):
+        for setting in ("none", "bt"):
+            values = [
+                json.loads((out / dataset / setting / f"seed{s}" / "metrics.json").read_text())["tokenizer"]["probe"]["svm"]
+                for s in (0, 1)
+            ]
+            row = summary[(dataset, setting, "tokenizer.probe.svm")]
+            assert float(row["mean"]) == pytest.approx(np.mean(values))
+            assert float(row["std"]) == pytest.approx(np.std(values, ddof=1))
+            assert row["n"] == "2"
+    text = (out / "summary.md").read_text()
+    assert "wins / ties / losses" in text and "Wilcoxon p" in text and "Average rank" in text
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4  # one plot per headline metric
+    assert "needs at least 3 settings" in html  # aeon's diagram starts from a Friedman test
+    with (out / "runs.csv").open() as f:
+        assert sum(1 for r in csv.DictReader(f) if r["status"] == "finished") == 8
+    # A second run finds nothing to do.
+    again = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
+    assert again.exit_code == 0 and "0 to run" in again.output
+
+
+def _study_processes(marker: str) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if marker in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="reads /proc to find orphans")
+def test_sigkilled_study_resumes_without_retraining_and_leaves_no_orphan(tmp_path: Path, ucr_dir: Path) -> None:
+    spec = write_spec(
+        tmp_path / "spec.yaml", ucr_dir, datasets=["ECG200"],
+        settings={"none": {"ssl": {"method": "none"}}, "long": {"ssl": {"method": "none"}, "stage1": {"max_steps": 100000, "epochs": 100000}}},
+    )
+    out = tmp_path / "killed-study"
+    command = [sys.executable, "-m", "ncvqvae.cli", "study", "run", str(spec), "--out", str(out), "--no-progress"]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.time() + 240
+    while time.time() < deadline and len(finished_cells(out)) < 2:
+        time.sleep(0.5)
+    assert len(finished_cells(out)) == 2, "the two short cells should finish first"
+    time.sleep(3)  # the long cell is training now
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    time.sleep(1.0)
+    assert _study_processes(str(out)) == [], "a worker outlived the study"
+    stamps = {p: (p / "tokenizer.pt").stat().st_mtime_ns for p in finished_cells(out)}
+    # Rerun without the endless cell: the finished cells are not trained again.
+    write_spec(tmp_path / "spec.yaml", ucr_dir, datasets=["ECG200"], settings={"none": {"ssl": {"method": "none"}}})
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "0 to run" in result.output
+    assert {p: (p / "tokenizer.pt").stat().st_mtime_ns for p in finished_cells(out)} == stamps
+
+
+def test_a_bad_dataset_fails_alone_and_is_reported(tmp_path: Path, ucr_dir: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", ucr_dir, datasets=["ECG200", "NoSuchSet"], seeds=[0], settings={"none": {"ssl": {"method": "none"}}})
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 1
+    assert "failed: NoSuchSet/none/seed0: DataError: unknown dataset 'NoSuchSet'" in result.output
+    assert "NoSuchSet__none__seed0.log" in result.output
+    assert len(finished_cells(out)) == 1
+    assert "## Failed cells" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"datasetz": ["ECG200"]}, "unknown key(s) datasetz"),
+        ({"settings": {"none": {"ssl": {"method": "none"}}, "bad": {"stage1": {"max_stepz": 3}}}}, "setting 'bad': unknown setting(s) 'max_stepz' in 'stage1'"),
+        ({"datasets": []}, "datasets must be a non-empty list"),
+        ({"seeds": []}, "seeds must be a non-empty list"),
+        ({"settings": {}}, "settings must be a non-empty mapping"),
+        ({"baseline": "vicreg"}, "baseline 'vicreg' is not among the settings (none, bt)"),
+        ({"settings": {"none": {"ssl": {"method": "none"}}, "bt": {"stage1": {"lr": -1}}}}, "setting 'bt': stage1.lr must be > 0"),
+    ],
+)
+def test_spec_errors_are_one_line_before_anything_runs(tmp_path: Path, ucr_dir: Path, changes: dict, message: str) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", ucr_dir, **changes)
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out)])
+    assert result.exit_code == 2, result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0], result.output
+    assert not out.exists()
+
+
+def test_slurm_dry_run_prints_the_array_and_the_sbatch_options(tmp_path: Path, ucr_dir: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", ucr_dir, slurm={"time_min": 30, "sbatch": ["--qos=normal"]})
+    result = runner.invoke(app, [
+        "study", "run", str(spec), "--out", str(tmp_path / "s"), "--executor", "slurm", "--dry-run",
+        "--partition", "gpu", "--gpus-per-task", "1", "--sbatch=--account=lab",
+    ])
+    assert result.exit_code == 0, result.output
+    for line in ("#SBATCH --array=0-7%", "#SBATCH --partition=gpu", "#SBATCH --gpus-per-task=1",
+                 "#SBATCH --time=30", "#SBATCH --qos=normal", "#SBATCH --account=lab", "array of 8 tasks"):
+        assert line in result.output, line
+    assert "#   7: TwoLeadECG/bt/seed1" in result.output
+    assert not (tmp_path / "s").exists()
+
+
+def test_slurm_array_runs_every_cell(tmp_path: Path, ucr_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from ncvqvae.study import slurm
+
+    monkeypatch.setenv("PATH", f"{FAKE_SLURM}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_STATE", str(tmp_path / "slurm-state"))
+    monkeypatch.setattr(slurm, "POLL_S", 0.1)
+    spec = write_spec(tmp_path / "spec.yaml", ucr_dir, datasets=["ECG200"])
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--executor", "slurm", "--partition", "debug", "--sbatch=--qos=high", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(finished_cells(out)) == 4
+    [job] = [json.loads(p.read_text()) for p in (tmp_path / "slurm-state").glob("*.json")]
+    assert job["options"]["array"].startswith("0-3%") and job["options"]["partition"] == "debug"
+    assert job["options"]["qos"] == "high" and set(job["tasks"].values()) == {"COMPLETED"}
