@@ -23,16 +23,16 @@ from ncvqvae.data.sources import load_arrays_from_files, load_dataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError, ConfigError
 from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
-from ncvqvae.evaluation.fcn import extract_features
 from ncvqvae.evaluation.generation import GenerationSamples, draw_samples, evaluate_samples
-from ncvqvae.evaluation.plots import (
-    plot_codebook_usage,
-    plot_feature_embedding,
-    plot_samples_per_class,
-    plot_token_tsne,
-    plot_training_curves,
-)
 from ncvqvae.evaluation.report import write_report
+from ncvqvae.evaluation.run_plots import draw_run_plots
+from ncvqvae.evaluation.run_report import (
+    dataset_facts,
+    grouped_metrics,
+    headline_rows,
+    metric_notes,
+    provenance,
+)
 from ncvqvae.evaluation.tokens import (
     code_usage,
     encode_split,
@@ -91,9 +91,11 @@ def open_run(
     *,
     overwrite: bool = False,
     data: TimeSeriesDataset | None = None,
+    command: str | None = None,
 ) -> RunContext:
     """Check the data first (a bad file must fail before anything is written), then
-    create or continue the run folder."""
+    create or continue the run folder. ``command`` is the command line that made the run,
+    recorded for the report."""
     check_accelerator(config.trainer)
     data = data if data is not None else load_data(config)
     if is_main_process():
@@ -104,9 +106,28 @@ def open_run(
     if is_main_process():
         folder.prepare(config, overwrite=overwrite)
         folder.update_metrics(
-            {"dataset": data.name, "ssl": config.ssl.method, "augment": config.ssl.augment, "seed": config.seed}
+            {
+                "dataset": data.name,
+                "ssl": config.ssl.method,
+                "augment": config.ssl.augment,
+                "seed": config.seed,
+                "data_fingerprint": data_fingerprint(data),
+            }
+            | ({"command": command} if command else {})
         )
     return RunContext(config, folder, data, standardizer)
+
+
+def data_fingerprint(data: TimeSeriesDataset) -> str:
+    """16 hex digits of sha256 over both splits and their labels: runs compared in one
+    table should have seen the same data."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (data.x_train, data.y_train, data.x_test, data.y_test):
+        if array is not None:
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
 
 
 def run_tokenizer_stage(ctx: RunContext) -> Tokenizer:
@@ -274,7 +295,9 @@ def run_generation_stage(
         log.info("generation already evaluated in %s; loading its samples", ctx.folder.path)
         return load_samples(ctx, samples_path)
     start = time.perf_counter()
-    samples = draw_samples(model, ctx.data, ctx.config.evaluation, seed=ctx.config.seed)
+    samples = draw_samples(
+        model, ctx.data, ctx.config.evaluation, seed=ctx.config.seed, progress=ctx.config.trainer.progress_bar
+    )
     report = evaluate_samples(
         samples,
         ctx.x_train,
@@ -291,6 +314,7 @@ def run_generation_stage(
     np.savez_compressed(
         samples_path,
         unconditional=ctx.standardizer.inverse(samples.unconditional),
+        unconditional_sets=np.stack([ctx.standardizer.inverse(x) for x in samples.unconditional_sets]),
         conditional=np.zeros(0) if samples.conditional is None else ctx.standardizer.inverse(samples.conditional),
         conditional_labels=np.zeros(0) if samples.conditional_labels is None else samples.conditional_labels,
     )
@@ -298,7 +322,7 @@ def run_generation_stage(
         {
             "generation": report.metrics,
             "generation_counts": report.notes,
-            "timing": {"generation_s": time.perf_counter() - start},
+            "timing": {"generation_s": time.perf_counter() - start, "metrics_s": report.seconds},
         }
     )
     return samples
@@ -307,8 +331,9 @@ def run_generation_stage(
 def load_samples(ctx: RunContext, path: Path) -> GenerationSamples:
     stored = np.load(path)
     conditional = stored["conditional"]
+    sets = stored["unconditional_sets"] if "unconditional_sets" in stored else stored["unconditional"][None]
     return GenerationSamples(
-        unconditional=ctx.standardizer.transform(stored["unconditional"]),
+        unconditional_sets=[ctx.standardizer.transform(x) for x in sets],
         conditional=ctx.standardizer.transform(conditional) if conditional.size else None,
         conditional_labels=stored["conditional_labels"].astype(np.int64) if conditional.size else None,
     )
@@ -321,117 +346,26 @@ def run_report_stage(
     samples: GenerationSamples,
 ) -> Path:
     """Draw the plots and write the self-contained HTML report."""
-    plots = draw_run_plots(ctx, model, evaluator, samples)
+    plots = draw_run_plots(
+        ctx.folder.plots_dir, ctx.data, ctx.standardizer, model,
+        None if evaluator is None else evaluator.model, samples, ctx.folder.path / "logs",
+        seed=ctx.config.seed, tsne=ctx.config.evaluation.tsne,
+    )
     metrics = ctx.folder.read_metrics()
+    class_counts = None
+    if ctx.data.labelled:
+        counts = np.bincount(ctx.data.y_train, minlength=ctx.data.n_classes)
+        class_counts = dict(zip(ctx.data.class_names, counts.tolist()))
     return write_report(
         ctx.folder.report_path,
         title=f"NC-VQVAE run: {ctx.data.name}, SSL {ctx.config.ssl.method}, seed {ctx.config.seed}",
         config=ctx.config.to_dict(),
-        metrics=metrics,
-        metric_notes=metric_notes(ctx, metrics),
+        headline=headline_rows({**metrics, "classes": class_counts or {}}),
+        facts={**dataset_facts(ctx.data, class_counts), **provenance(metrics.get("command"))},
+        groups=grouped_metrics(metrics),
+        metric_notes=metric_notes(ctx.config, metrics),
         plots=plots,
     )
-
-
-def draw_run_plots(
-    ctx: RunContext,
-    model: TrainedModel,
-    evaluator: Evaluator | None,
-    samples: GenerationSamples,
-) -> dict[str, Path]:
-    plots_dir = ctx.folder.plots_dir
-    plots_dir.mkdir(exist_ok=True)
-    seed = ctx.config.seed
-    plots: dict[str, Path] = {}
-    x_test = ctx.x_test
-    if samples.conditional is not None:
-        plots["Real (left) vs class-conditional generated (right) series, per class"] = (
-            plot_samples_per_class(
-                ctx.data.x_test,
-                ctx.data.y_test,
-                ctx.standardizer.inverse(samples.conditional),
-                samples.conditional_labels,
-                plots_dir / "samples_per_class.png",
-                class_names=ctx.data.class_names,
-            )
-        )
-    else:
-        plots["Real (left) vs unconditional generated (right) series"] = plot_samples_per_class(
-            ctx.data.x_test,
-            np.zeros(len(ctx.data.x_test), dtype=np.int64),
-            ctx.standardizer.inverse(samples.unconditional),
-            np.zeros(len(samples.unconditional), dtype=np.int64),
-            plots_dir / "samples.png",
-            class_names=("all",),
-        )
-    if evaluator is not None:
-        real_feats = extract_features(evaluator.model, x_test)
-        fake_feats = extract_features(evaluator.model, samples.unconditional)
-        plots["PCA of evaluator-FCN features: real test vs unconditional samples"] = (
-            plot_feature_embedding(real_feats, fake_feats, plots_dir / "pca.png", method="pca", seed=seed)
-        )
-        if ctx.config.evaluation.tsne:
-            plots["t-SNE of evaluator-FCN features: real test vs unconditional samples"] = (
-                plot_feature_embedding(
-                    real_feats[:1000], fake_feats[:1000], plots_dir / "tsne.png", method="tsne", seed=seed
-                )
-            )
-    train = encode_split(model.tokenizer, ctx.x_train)
-    counts = np.bincount(train.tokens.ravel(), minlength=model.tokenizer.vocab_size)
-    plots["Codebook usage on the training split"] = plot_codebook_usage(
-        counts, plots_dir / "codebook_usage.png"
-    )
-    if ctx.data.labelled and ctx.config.evaluation.tsne:
-        test = encode_split(model.tokenizer, x_test[:2000])
-        plots["t-SNE of average-pooled tokens (test split), coloured by class"] = plot_token_tsne(
-            test.pooled, ctx.data.y_test[:2000], plots_dir / "token_tsne.png", seed=seed
-        )
-    logs = {stage: ctx.folder.path / "logs" / stage / "metrics.csv" for stage in ("tokenizer", "prior")}
-    plots["Training curves"] = plot_training_curves(logs, plots_dir / "training_curves.png")
-    return plots
-
-
-def metric_notes(ctx: RunContext, metrics: dict[str, Any]) -> dict[str, str]:
-    counts = metrics.get("generation_counts", {})
-    evaluator = metrics.get("evaluator", {})
-    acc = evaluator.get("test_accuracy")
-    acc_text = "n/a" if acc is None else f"{acc:.3f}"
-    return {
-        "tokenizer": (
-            "recon_mse: mean squared error of the reconstruction on the real test split, in "
-            "standardized units. perplexity and codebook_usage: code histogram over the whole "
-            "training split. probe: linear SVM and 5-NN on average-pooled z_q (MinMax scaled "
-            "on train), fit on train, accuracy on test; encoding in eval mode."
-        ),
-        "prior": (
-            "val_masked_acc / val_loss: masked-token prediction on the test split's tokens with "
-            "fixed random masks; compare with majority_code_freq. token_kl: KL(real train || "
-            "generated) of code usage."
-        ),
-        "generation": (
-            f"Feature extractor: the package's FCN trained on the real training split (real test "
-            f"accuracy {acc_text}). Samples are decoded in T = {ctx.config.prior.sampling_steps} "
-            f"steps (Gumbel temperature {ctx.config.prior.gumbel_temperature:g}); conditional "
-            f"ones with guidance w = {ctx.config.evaluation.guidance:g}. "
-            f"IS and FID use {counts.get('n_unconditional', 'n/a')} "
-            f"unconditional samples against the {counts.get('n_real_test', 'n/a')} real test "
-            f"series; fid_real is FID(real train, real test), the floor. CAS: a fresh FCN "
-            f"trained on {counts.get('n_conditional', 'n/a')} class-conditional samples for "
-            f"{counts.get('cas_steps', 'n/a')} steps, accuracy on real test; TRTR: the same "
-            "recipe trained on real train. cfid: mean per-class FID. fid_recon: FID(tokenizer "
-            "reconstruction of real test, real test), the best a perfect prior could reach with "
-            "this tokenizer. cond_acc: evaluator accuracy on the class-conditional samples "
-            "(does a sample drawn for class c look like class c). fid_conditional: FID of "
-            "the class-conditional samples pooled (drawn in the training class shares) "
-            "against real test. mdd, acd, sd, kd: "
-            "marginal-distribution, autocorrelation, skewness and kurtosis differences (real "
-            "test vs unconditional samples, standardized units). nn_train_ratio: median "
-            "Euclidean distance of unconditional samples to their nearest training series, "
-            "over the same for real test series (1: as novel as new real data, 0: copies); "
-            "near_copy_rate: share of samples closer to a training series than 95% of real "
-            "test series are (about 0.05 for new real data). FID does not see copying."
-        ),
-    }
 
 
 def prior_overrides(
@@ -473,9 +407,10 @@ def run_all(
     *,
     overwrite: bool = False,
     data: TimeSeriesDataset | None = None,
+    command: str | None = None,
 ) -> dict[str, Any]:
     """Every stage in order; finished stages are loaded, interrupted ones resumed."""
-    ctx = open_run(config, out, overwrite=overwrite, data=data)
+    ctx = open_run(config, out, overwrite=overwrite, data=data, command=command)
     evaluator = run_evaluator_stage(ctx)
     tokenizer = run_tokenizer_stage(ctx)
     model = run_prior_stage(ctx, tokenizer)

@@ -6,19 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from ncvqvae.evaluation.fcn import (
-    FCN,
-    CorruptEvaluatorError,
-    FCNTrainingConfig,
-    accuracy,
-    extract_features,
-    fcn_cache_key,
-    load_fcn,
-    predict_proba,
-    save_fcn,
-    stratified_split,
-    train_fcn,
-)
+from ncvqvae.evaluation.evaluator import CorruptEvaluatorError, fcn_cache_key, load_fcn, save_fcn
+from ncvqvae.evaluation.fcn import FCN, accuracy, extract_features, predict_proba
+from ncvqvae.evaluation.fcn_training import FCNTrainingConfig, stratified_split, train_fcn
 
 # A small budget: enough for sine vs square waves, and well under a second on 2 cores.
 FAST = FCNTrainingConfig(max_epochs=30, patience=30, max_steps=40, seed=0)

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from ncvqvae.evaluation.report import flatten_metrics, format_value, render_report, write_report
+from ncvqvae.evaluation.run_report import grouped_metrics, headline_rows
 
 # A 1 x 1 transparent PNG, so the test needs no plotting.
 TINY_PNG = base64.b64decode(
@@ -17,7 +18,11 @@ TINY_PNG = base64.b64decode(
 METRICS = {
     "dataset": "GunPoint",
     "tokenizer": {"recon_mse": 0.0123456, "probe": {"svm": 0.9, "knn": 0.8}},
-    "generation": {"fid": 1.23456789, "is_mean": 1.9, "cas": None},
+    "generation": {
+        "fid": 1.23456789, "fid_std": 0.2, "fid_real": 0.41, "fid_real_std": 0.05,
+        "is_mean": 1.9, "cas": 0.9, "trtr": 0.95, "cas_trtr_ratio": 0.947, "rocket_fid": 0.02,
+    },
+    "generation_counts": {"n_per_set": 75, "n_sets": 3},
 }
 
 
@@ -29,7 +34,9 @@ def report(tmp_path):
         tmp_path / "run" / "report.html",
         title="GunPoint <vicreg> & friends",
         config={"data": {"name": "GunPoint", "root": tmp_path}, "seed": 0},
-        metrics=METRICS,
+        headline=headline_rows(METRICS),
+        facts={"dataset": "GunPoint", "command": "ncvqvae run --dataset GunPoint"},
+        groups=grouped_metrics(METRICS),
         metric_notes={"generation": "FCN features; 1024 samples vs 150 real <test> series"},
         plots={"Real vs generated": plot, "Codebook usage": tmp_path / "missing.png"},
     )
@@ -39,19 +46,29 @@ def report(tmp_path):
 def test_every_section_is_present(report):
     path, text = report
     assert path.name == "report.html" and not path.with_name("report.html.tmp").exists()
-    for heading in ("Summary", "Notes", "Plots", "Configuration"):
+    for heading in ("Headline figures", "Data and provenance", "All metrics", "Notes", "Plots", "Configuration"):
         assert f"<h2>{heading}</h2>" in text
     assert "<h1>GunPoint &lt;vicreg&gt; &amp; friends</h1>" in text
     assert re.search(r"Generated \d{4}-\d{2}-\d{2}", text)
 
 
-def test_metrics_are_flattened_and_formatted(report):
+def test_the_report_leads_with_the_headline_figures(report):
     _, text = report
-    assert re.search(r"<td>tokenizer / probe</td><td>svm</td><td[^>]*>0.9</td>", text)
-    assert re.search(r"<td>generation</td><td>fid</td><td[^>]*>1.235</td>", text)
-    assert re.search(r"<td>tokenizer</td><td>recon_mse</td><td[^>]*>0.01235</td>", text)
-    assert re.search(r"<td>generation</td><td>cas</td><td[^>]*>n/a</td>", text)
-    assert re.search(r"<td>run</td><td>dataset</td><td[^>]*>GunPoint</td>", text)
+    headline = text[text.index("Headline figures") : text.index("Data and provenance")]
+    # FID with its spread, its direction and its floor (with the ratio) beside it.
+    assert "1.23 ± 0.2" in headline and "lower is better" in headline
+    assert "floor (real half vs real half) 0.41 ± 0.05; ratio 3.01" in headline
+    assert "TRTR 0.95; CAS / TRTR 0.95" in headline
+    assert text.index("Headline figures") < text.index("All metrics") < text.index("Notes")
+
+
+def test_metrics_are_grouped_with_units(report):
+    _, text = report
+    assert "Fidelity, evaluator FCN features" in text and "Usefulness: classifiers trained on samples" in text
+    assert re.search(r"<td>fid</td><td[^>]*>1.235</td>", text)
+    assert re.search(r"<td>probe / svm</td><td[^>]*>0.9</td>", text)
+    assert re.search(r"<td>recon_mse</td><td[^>]*>0.01235</td>", text)
+    assert "ncvqvae run --dataset GunPoint" in text
 
 
 def test_images_are_embedded_and_nothing_is_external(report):
@@ -88,7 +105,7 @@ def test_flatten_metrics_order():
 
 
 def test_render_is_deterministic_given_a_date():
-    kwargs = dict(title="t", config={}, metrics={}, metric_notes={}, plots={},
+    kwargs = dict(title="t", config={}, headline=[], facts={}, groups=[], metric_notes={}, plots={},
                   date=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc))
     assert render_report(**kwargs) == render_report(**kwargs)
     assert "2024-05-01 12:00 UTC" in render_report(**kwargs)

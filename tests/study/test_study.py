@@ -184,6 +184,13 @@ def test_slurm_array_runs_every_cell(tmp_path: Path, ucr_dir: Path, monkeypatch:
     result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--executor", "slurm", "--partition", "debug", "--sbatch=--qos=high", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert len(finished_cells(out)) == 4
-    [job] = [json.loads(p.read_text()) for p in (tmp_path / "slurm-state").glob("*.json")]
+    # submitit sees a task done by its result file; the stand-in records the state a
+    # moment later, when the task's process has exited.
+    deadline = time.time() + 30
+    while True:
+        [job] = [json.loads(p.read_text()) for p in (tmp_path / "slurm-state").glob("*.json")]
+        if set(job["tasks"].values()) == {"COMPLETED"} or time.time() > deadline:
+            break
+        time.sleep(0.2)
     assert job["options"]["array"].startswith("0-3%") and job["options"]["partition"] == "debug"
     assert job["options"]["qos"] == "high" and set(job["tasks"].values()) == {"COMPLETED"}

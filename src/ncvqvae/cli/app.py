@@ -12,6 +12,8 @@ import functools
 import json
 import logging
 import os
+import shlex
+import sys
 import tempfile
 import traceback
 import warnings
@@ -52,6 +54,11 @@ def main_options(
     ] = None,
 ) -> None:
     """NC-VQVAE: train a time-series tokenizer and generator, sample, impute and evaluate."""
+
+
+def invocation() -> str:
+    """The command line as typed, for the report's provenance."""
+    return shlex.join(["ncvqvae", *sys.argv[1:]])
 
 
 def fail(message: str, code: int = EXIT_USAGE) -> None:

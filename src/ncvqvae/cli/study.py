@@ -21,6 +21,24 @@ class Executor(str, Enum):
     slurm = "slurm"
 
 
+STUDY_GITIGNORE = """# Written by `ncvqvae study run`: what a study's results need is the cells' config.yaml
+# and metrics.json and the tables; weights, checkpoints and logs stay out of git.
+*.pt
+checkpoints/
+logs/
+*.tmp
+.study/logs/
+.study/slurm/
+"""
+
+
+def write_gitignore(study_dir: Path) -> None:
+    """So that a study folder can be committed as it is, and continued elsewhere."""
+    path = study_dir / ".gitignore"
+    if not path.exists():
+        path.write_text(STUDY_GITIGNORE)
+
+
 def _add_elapsed(study_dir: Path, seconds: float) -> float:
     """Wall-clock time of every `study run` on this folder, summed (kept in .study/)."""
     path = study_dir / ".study" / "timing.json"
@@ -84,6 +102,7 @@ def study_run(
         return
     out.mkdir(parents=True, exist_ok=True)
     save_spec(spec, out / SPEC_FILE)
+    write_gitignore(out)
     start = time.perf_counter()
     bar = StudyProgress(len(cells), len(cells) - len(todo), enabled=progress)
     try:

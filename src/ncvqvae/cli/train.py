@@ -30,6 +30,7 @@ from ncvqvae.cli.app import (
     TokenizerOpt,
     app,
     cli_errors,
+    invocation,
     print_metrics,
     setup_logging,
 )
@@ -101,7 +102,7 @@ def run_command(
 
     folder = out or default_out(cfg)
     _refuse_finished(RunFolder(folder).report_path, folder, resume=resume, overwrite=overwrite)
-    metrics = run_all(cfg, folder, overwrite=overwrite)
+    metrics = run_all(cfg, folder, overwrite=overwrite, command=invocation())
     print_metrics(metrics, ("evaluator", "tokenizer", "prior", "generation", "timing"))
     typer.echo(f"report: {Path(folder) / 'report.html'}")
 
@@ -152,7 +153,7 @@ def tokenizer(
 
     folder = out or default_out(cfg)
     _refuse_finished(RunFolder(folder).tokenizer_path, folder, resume=resume, overwrite=overwrite)
-    ctx = open_run(cfg, folder, overwrite=overwrite)
+    ctx = open_run(cfg, folder, overwrite=overwrite, command=invocation())
     run_tokenizer_stage(ctx)
     print_metrics(ctx.folder.read_metrics(), ("tokenizer", "timing"))
     typer.echo(f"run folder: {ctx.folder.path}")

@@ -158,14 +158,23 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
-    """Budgets of the evaluator FCN, CAS and sampling for metrics.
+    """Budgets of the evaluator FCN, the generation scores and sampling for metrics.
 
     Args:
-        fcn_epochs: maximum epochs of the evaluator FCN on the real training split.
-        fcn_patience: early-stopping patience (epochs) on its held-out part.
-        cas_steps: optimiser steps of the FCN trained on synthetic data (CAS) and of its
-            real-data twin (TRTR), the same fixed budget for both.
-        min_samples: at least this many unconditional samples for IS/FID.
+        fcn_epochs: maximum epochs of the evaluator FCN on the real training split (and of
+            the CAS / TRTR classifiers).
+        fcn_patience: early-stopping patience (epochs) of the evaluator on its held-out part.
+        cas_steps: step cap of the CAS and TRTR classifiers (one recipe for both).
+        cas_patience: their early-stopping patience, in epochs, on a held-out part of
+            their own training source.
+        repeats: R, independently generated sample sets (and classifier fits) behind every
+            score's mean and std.
+        halvings: random halvings of real test for the matched-count FID and its floor.
+        post_hoc_steps: Adam steps of the post-hoc GRUs of the discriminative and
+            predictive scores.
+        rocket_kernels: ROCKET kernels of the second FID feature space.
+        prdc_k: neighbours of precision / recall / density / coverage.
+        min_samples: at least this many unconditional samples per set.
         min_cas_samples: at least this many class-conditional samples for CAS.
         guidance: classifier-free guidance scale for class-conditional samples.
         tsne: draw t-SNE plots (slow for many points).
@@ -174,6 +183,12 @@ class EvaluationConfig:
     fcn_epochs: int = setting(300, ge=1)
     fcn_patience: int = setting(60, ge=1)
     cas_steps: int = setting(1000, ge=1)
+    cas_patience: int = setting(20, ge=1)
+    repeats: int = setting(3, ge=1)
+    halvings: int = setting(5, ge=1)
+    post_hoc_steps: int = setting(300, ge=1)
+    rocket_kernels: int = setting(1000, ge=1)
+    prdc_k: int = setting(5, ge=1)
     min_samples: int = setting(1024, ge=2)
     min_cas_samples: int = setting(1000, ge=2)
     guidance: float = setting(1.0, ge=0)

@@ -7,25 +7,24 @@ run) and stored in a shared cache folder that every run of the dataset reuses.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from ncvqvae import __version__
 from ncvqvae.config import EvaluationConfig
-from ncvqvae.evaluation.fcn import (
-    FCN,
-    FCNTrainingConfig,
-    accuracy,
-    fcn_cache_key,
-    load_fcn,
-    save_fcn,
-    train_fcn,
-)
+from ncvqvae.errors import CheckpointError
+from ncvqvae.evaluation.fcn import FCN, accuracy
+from ncvqvae.evaluation.fcn_training import FCNTrainingConfig, train_fcn
 
 CACHE_ENV = "NCVQVAE_CACHE"
+_FILE_FORMAT = "ncvqvae-fcn-v1"
 EVALUATOR_VERSION = f"fcn-{__version__}"
 
 
@@ -77,3 +76,76 @@ def get_evaluator(
     path.parent.mkdir(parents=True, exist_ok=True)
     save_fcn(model, path, {"dataset": dataset_name, "test_accuracy": test_accuracy, "key": key})
     return Evaluator(model, test_accuracy, path, cached=False)
+
+
+class CorruptEvaluatorError(CheckpointError, ValueError):
+    """A saved evaluator file cannot be read (truncated write, disk error, other format)."""
+
+
+def save_fcn(model: FCN, path: str | Path, meta: dict) -> None:
+    """Save weights, architecture sizes and ``meta`` (must be JSON-serialisable) atomically.
+
+    Writing to ``path.tmp`` then renaming means an interrupted save never leaves a
+    half-written file under the real name that a later run would try to reuse.
+    """
+    path = Path(path)
+    try:
+        meta_json = json.dumps(meta)
+    except TypeError as err:
+        raise TypeError(f"FCN meta must be JSON-serialisable (plain types): {err}") from None
+    payload = {
+        "format": _FILE_FORMAT,
+        "in_channels": model.in_channels,
+        "n_classes": model.n_classes,
+        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "meta": meta_json,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(str(path) + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+
+
+def load_fcn(path: str | Path) -> tuple[FCN, dict]:
+    """Load a file written by :func:`save_fcn`; returns (model on CPU in eval mode, meta).
+
+    Raises:
+        FileNotFoundError: no file at ``path``.
+        CorruptEvaluatorError: the file exists but is not a readable evaluator.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no saved evaluator FCN at {path}")
+    fix = f"delete {path} and run again to retrain the evaluator"
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        if payload.get("format") != _FILE_FORMAT:
+            raise KeyError(f"format is {payload.get('format')!r}, expected {_FILE_FORMAT!r}")
+        model = FCN(int(payload["in_channels"]), int(payload["n_classes"]))
+        model.load_state_dict(payload["state_dict"])
+        meta = json.loads(payload["meta"])
+    except Exception as err:  # torch raises many types for a damaged zip/pickle
+        raise CorruptEvaluatorError(
+            f"evaluator file {path} is corrupt or not an FCN checkpoint "
+            f"({type(err).__name__}: {err}); {fix}"
+        ) from err
+    return model.eval(), meta
+
+
+def fcn_cache_key(
+    x_train: np.ndarray, y_train: np.ndarray, config: FCNTrainingConfig, version: str
+) -> str:
+    """16 hex digits of sha256 over the data bytes, their shapes, the config and ``version``.
+
+    A cached evaluator is reused only when all of these match: a different
+    standardization, subset or seed gives a different key. Bump ``version`` when the
+    FCN code changes in a way that alters the trained weights.
+    """
+    digest = hashlib.sha256()
+    for array in (np.asarray(x_train, dtype=np.float32), np.asarray(y_train, dtype=np.int64)):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
+    digest.update(version.encode())
+    return digest.hexdigest()[:16]

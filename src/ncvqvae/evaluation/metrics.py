@@ -122,7 +122,30 @@ def frechet_distance(
             "upwards; compare only with runs using the same sample counts",
             stacklevel=2,
         )
-    return frechet_distance_from_stats(*_gaussian_fit(feats_a), *_gaussian_fit(feats_b))
+    return _frechet_from_samples(feats_a, feats_b)
+
+
+def _frechet_from_samples(a: np.ndarray, b: np.ndarray) -> float:
+    """FID of the Gaussian fits of a (N, D) and b (M, D), from the samples directly.
+
+    With A and B the centred samples, S1 = A^T A / (N - 1) and S2 = B^T B / (M - 1), and
+    the non-zero eigenvalues of S1 S2 are those of (A B^T)(A B^T)^T / ((N - 1)(M - 1)), so
+    Tr((S1 S2)^(1/2)) is the nuclear norm of A B^T over sqrt((N - 1)(M - 1)). That is
+    exact, real, and needs one SVD of the smaller of (N x M) and (D x D): a 2000-d ROCKET
+    space costs no more than the 128-d FCN one when the sample counts are small.
+    """
+    mean_a, mean_b = a.mean(axis=0), b.mean(axis=0)
+    centred_a, centred_b = a - mean_a, b - mean_b
+    scale = np.sqrt((len(a) - 1) * (len(b) - 1))
+    if min(len(a), len(b)) <= a.shape[1]:
+        cross = centred_a @ centred_b.T
+    else:
+        cross = _sqrtm_psd(centred_a.T @ centred_a) @ _sqrtm_psd(centred_b.T @ centred_b)
+    tr_covmean = np.linalg.svd(cross, compute_uv=False).sum() / scale
+    diff = mean_a - mean_b
+    trace_a = (centred_a**2).sum() / (len(a) - 1)
+    trace_b = (centred_b**2).sum() / (len(b) - 1)
+    return float(max(diff @ diff + trace_a + trace_b - 2.0 * tr_covmean, 0.0))
 
 
 def class_conditional_fid(

@@ -173,12 +173,17 @@ def _class_colours(n: int) -> list[tuple[float, float, float, float]]:
 
 
 def plot_token_tsne(
-    pooled: np.ndarray, labels: np.ndarray, path: str | Path, seed: int = 0
+    pooled: np.ndarray,
+    labels: np.ndarray,
+    path: str | Path,
+    seed: int = 0,
+    class_names: Sequence[str] | None = None,
 ) -> Path:
     """t-SNE of average-pooled token vectors coloured by class: do tokens carry semantics?
 
     Args:
-        pooled: (N, D) pooled z_q per series; labels: (N,) classes.
+        pooled: (N, D) pooled z_q per series; labels: (N,) class indices.
+        class_names: the dataset's label of each index, for the legend.
     """
     labels = np.asarray(labels)
     embedded = embed_2d(pooled, "tsne", seed)
@@ -187,7 +192,8 @@ def plot_token_tsne(
     figure = _new_figure(6.0, 5.0)
     ax = figure.subplots()
     for cls, colour in zip(classes, colours):
-        ax.scatter(*embedded[labels == cls].T, s=10, alpha=0.7, color=colour, label=str(cls))
+        ax.scatter(*embedded[labels == cls].T, s=10, alpha=0.7, color=colour,
+                   label=_class_name(int(cls), class_names))
     if len(classes) <= 20:
         ax.legend(title="class", fontsize="small", markerscale=1.5)
     ax.set_title("t-SNE of pooled tokens")
@@ -260,4 +266,69 @@ def plot_training_curves(csv_paths: dict[str, Path], path: str | Path) -> Path:
         ax.set_title(stage)
         ax.set_xlabel("epoch")
         ax.set_ylabel("loss")
+    return _save(figure, path)
+
+
+def plot_unconditional_samples(real_x: np.ndarray, fake_x: np.ndarray, path: str | Path, n: int = 12) -> Path:
+    """The first n real test series (left) and unconditional samples (right), channel 0."""
+    figure = _new_figure(10.0, 3.0)
+    real_ax, fake_ax = figure.subplots(1, 2, sharey=True)
+    _draw_series(real_ax, np.asarray(real_x)[:n, 0], _REAL_COLOUR)
+    _draw_series(fake_ax, np.asarray(fake_x)[:n, 0], _FAKE_COLOUR)
+    real_ax.set_title(f"real test (first {min(n, len(real_x))})")
+    fake_ax.set_title(f"unconditional samples (first {min(n, len(fake_x))})")
+    real_ax.set_xlabel("time step")
+    fake_ax.set_xlabel("time step")
+    return _save(figure, path)
+
+
+def plot_class_bands(
+    real_x: np.ndarray,
+    real_y: np.ndarray,
+    fake_x: np.ndarray,
+    fake_y: np.ndarray,
+    path: str | Path,
+    class_names: Sequence[str] | None = None,
+) -> Path:
+    """Per class (one panel each), the mean +- one sd over series at every time step:
+    real in blue, generated in orange, channel 0."""
+    real_y, fake_y = np.asarray(real_y), np.asarray(fake_y)
+    classes = np.union1d(real_y, fake_y)
+    cols = min(len(classes), 3)
+    rows = math.ceil(len(classes) / cols)
+    figure = _new_figure(4.0 * cols, 0.4 + 2.4 * rows)
+    axes = figure.subplots(rows, cols, squeeze=False).ravel()
+    for ax, cls in zip(axes, classes):
+        for x, colour, name in ((real_x[real_y == cls], _REAL_COLOUR, "real"), (fake_x[fake_y == cls], _FAKE_COLOUR, "generated")):
+            if len(x) == 0:
+                continue
+            mean, sd = x[:, 0].mean(axis=0), x[:, 0].std(axis=0)
+            steps = np.arange(len(mean))
+            ax.plot(steps, mean, color=colour, label=f"{name} (n={len(x)})")
+            ax.fill_between(steps, mean - sd, mean + sd, color=colour, alpha=0.2)
+        ax.set_title(_class_name(int(cls), class_names))
+        ax.legend(fontsize="small")
+    for ax in axes[len(classes):]:
+        ax.set_visible(False)
+    return _save(figure, path)
+
+
+def plot_nearest_copies(
+    samples: np.ndarray, train: np.ndarray, distances: np.ndarray, nearest: np.ndarray, path: str | Path, n: int = 4
+) -> Path:
+    """The n samples closest to a training series, each over that series: what a
+    near-copy looks like (channel 0).
+
+    Args:
+        samples: (M, C, L); train: (N, C, L); distances: (M,) to the nearest training
+            series; nearest: (M,) its index.
+    """
+    order = np.argsort(distances)[:n]
+    figure = _new_figure(3.0 * len(order), 2.6)
+    axes = np.atleast_1d(figure.subplots(1, len(order), squeeze=False).ravel())
+    for ax, i in zip(axes, order):
+        ax.plot(train[nearest[i], 0], color=_REAL_COLOUR, linewidth=2.0, alpha=0.6, label="training series")
+        ax.plot(samples[i, 0], color=_FAKE_COLOUR, linewidth=1.0, label="sample")
+        ax.set_title(f"distance {distances[i]:.2f}", fontsize="small")
+    axes[0].legend(fontsize="small")
     return _save(figure, path)

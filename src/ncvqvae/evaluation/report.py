@@ -32,6 +32,9 @@ figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { color: #444; font-style: italic; }
 pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
 .missing { color: #a33; }
+table.headline td.value { font-weight: bold; white-space: nowrap; }
+td.meaning, .unit { color: #555; font-size: 0.92em; }
+table.facts th { text-align: left; width: 14em; }
 """
 
 _MIME_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
@@ -66,16 +69,40 @@ def flatten_metrics(
             yield (" / ".join(prefix) or "run", str(key), value)
 
 
-def _summary_table(metrics: dict[str, Any]) -> str:
-    rows = "\n".join(
-        f"<tr><td>{html.escape(section)}</td><td>{html.escape(name)}</td>"
-        f'<td class="value">{html.escape(format_value(value))}</td></tr>'
-        for section, name, value in flatten_metrics(metrics)
+def _headline_table(rows: list[Any]) -> str:
+    if not rows:
+        return "<p>No headline figures (the run has no generation metrics yet).</p>"
+    body = "\n".join(
+        f"<tr><td><b>{html.escape(r.name)}</b></td><td class=\"value\">{html.escape(r.value)}</td>"
+        f"<td>{html.escape(r.better)} is better</td><td>{html.escape(r.reference)}</td>"
+        f"<td class=\"meaning\">{html.escape(r.meaning)}</td></tr>"
+        for r in rows
     )
     return (
-        "<table>\n<thead><tr><th>section</th><th>metric</th><th>value</th></tr></thead>\n"
-        f"<tbody>\n{rows}\n</tbody>\n</table>"
+        "<table class=\"headline\">\n<thead><tr><th>figure</th><th>value ± spread</th><th>direction</th>"
+        "<th>floor or reference</th><th>what it is</th></tr></thead>\n"
+        f"<tbody>\n{body}\n</tbody>\n</table>"
     )
+
+
+def _facts_table(facts: dict[str, str]) -> str:
+    rows = "\n".join(
+        f"<tr><th>{html.escape(k)}</th><td>{html.escape(str(v))}</td></tr>" for k, v in facts.items()
+    )
+    return f"<table class=\"facts\">\n{rows}\n</table>"
+
+
+def _grouped_tables(groups: list[tuple[str, str, dict[str, Any]]]) -> str:
+    parts = []
+    for title, unit, values in groups:
+        rows = "\n".join(
+            f"<tr><td>{html.escape(f'{section} / {name}' if section != 'run' else name)}</td>"
+            f'<td class="value">{html.escape(format_value(value))}</td></tr>'
+            for section, name, value in flatten_metrics(values)
+        )
+        unit_html = f' <span class="unit">({html.escape(unit)})</span>' if unit else ""
+        parts.append(f"<h3>{html.escape(title)}{unit_html}</h3>\n<table>\n<tbody>\n{rows}\n</tbody>\n</table>")
+    return "\n".join(parts)
 
 
 def _notes(metric_notes: dict[str, str]) -> str:
@@ -114,7 +141,9 @@ def render_report(
     *,
     title: str,
     config: dict[str, Any],
-    metrics: dict[str, Any],
+    headline: list[Any],
+    facts: dict[str, str],
+    groups: list[tuple[str, str, dict[str, Any]]],
     metric_notes: dict[str, str],
     plots: dict[str, Path],
     date: datetime | None = None,
@@ -134,9 +163,17 @@ def render_report(
 <h1>{html.escape(title)}</h1>
 <p class="date">Generated {html.escape(date.strftime("%Y-%m-%d %H:%M %Z").strip())}</p>
 </header>
+<section id="headline">
+<h2>Headline figures</h2>
+{_headline_table(headline)}
+</section>
+<section id="data">
+<h2>Data and provenance</h2>
+{_facts_table(facts)}
+</section>
 <section id="summary">
-<h2>Summary</h2>
-{_summary_table(metrics)}
+<h2>All metrics</h2>
+{_grouped_tables(groups)}
 </section>
 <section id="notes">
 <h2>Notes</h2>
@@ -160,7 +197,9 @@ def write_report(
     *,
     title: str,
     config: dict[str, Any],
-    metrics: dict[str, Any],
+    headline: list[Any],
+    facts: dict[str, str],
+    groups: list[tuple[str, str, dict[str, Any]]],
     metric_notes: dict[str, str],
     plots: dict[str, Path],
 ) -> Path:
@@ -170,8 +209,10 @@ def write_report(
         path: the HTML file to write; its folder is created if needed.
         title: page title and heading.
         config: the run's configuration as plain data, dumped as JSON.
-        metrics: nested {section: {name: value}} dict; floats shown to 4 significant
-            digits, None as "n/a".
+        headline: the figures shown first (:class:`~ncvqvae.evaluation.run_report.HeadlineRow`).
+        facts: the data's facts and the run's provenance (version, command).
+        groups: (title, unit, nested {name: value}) tables of every metric; floats shown
+            to 4 significant digits, None as "n/a".
         metric_notes: {metric group: how it was measured (feature extractor, split,
             sample counts)}.
         plots: {caption: image file}; a missing file is reported in place of its figure.
@@ -182,7 +223,8 @@ def write_report(
     """
     path = Path(path)
     text = render_report(
-        title=title, config=config, metrics=metrics, metric_notes=metric_notes, plots=plots
+        title=title, config=config, headline=headline, facts=facts, groups=groups,
+        metric_notes=metric_notes, plots=plots,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
