@@ -31,8 +31,12 @@ def test_every_setting_rejects_a_value_of_the_wrong_type() -> None:
     config = preset("cpu")
     for name, value in _leaves(config):
         wrong = [1, 2] if not isinstance(value, list) else "x"
-        section, _, key = name.rpartition(".")
-        override = {section: {key: wrong}} if section else {key: wrong}
+        override: dict = {}
+        node = override
+        *sections, key = name.split(".")
+        for section in sections:
+            node = node.setdefault(section, {})
+        node[key] = wrong
         with pytest.raises(ConfigError, match=name.replace(".", r"\.")):
             from_dict(override, config)
 

@@ -1,21 +1,37 @@
 """Two-process DDP training of a tiny NC-VQVAE tokenizer on CPU (gloo), for the DDP test.
 
 Lightning re-launches this script once per extra device; each rank writes its final
-codebook so the test can check that the ranks stayed in sync.
+codebook, and what its optimiser and schedule did, so the test can check that the ranks
+stayed in sync and took the steps one process would.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
+import lightning as L
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 
 from ncvqvae.config import preset
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
-from ncvqvae.training.fit import fit_tokenizer
+from ncvqvae.training import fit
+from ncvqvae.training.trainer import plan_epochs
+
+
+class RecordSchedule(L.Callback):
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        scheduler = trainer.lr_scheduler_configs[0].scheduler
+        record = {
+            "global_step": trainer.global_step,
+            "last_lr": scheduler.get_last_lr()[0],
+            "first_lr": scheduler.base_lrs[0],
+            "global_batchnorm": type(module.objective.tokenizer.encoder.net[1][1]).__name__,
+        }
+        (OUT / f"schedule_rank{trainer.global_rank}.json").write_text(json.dumps(record))
 
 
 def main(out: Path) -> None:
@@ -26,10 +42,15 @@ def main(out: Path) -> None:
         trainer={"accelerator": "cpu", "devices": 2, "strategy": "ddp", "progress_bar": False},
     )
     data = load_dataset("ItalyPowerDemand")
-    tokenizer = fit_tokenizer(config, data, Standardizer.fit(data.x_train), out)
+    builder = fit.build_trainer
+    fit.build_trainer = lambda *a, **k: builder(*a, **{**k, "callbacks": [RecordSchedule()]})
+    tokenizer = fit.fit_tokenizer(config, data, Standardizer.fit(data.x_train), out)
     rank = getattr(rank_zero_only, "rank", 0)
     torch.save(tokenizer.quantizer.codebook.detach().clone(), out / f"codebook_rank{rank}.pt")
+    # What one process would plan for the same data and budget.
+    (out / "single_plan.json").write_text(json.dumps(plan_epochs(len(data.x_train), config.stage1, 1)))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    OUT = Path(sys.argv[1])
+    main(OUT)

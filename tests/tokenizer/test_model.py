@@ -22,10 +22,10 @@ def test_baseline_has_no_ssl_branch() -> None:
     torch.manual_seed(0)
     baseline = StageOneObjective(TOK, SSLConfig(method="none"), in_channels=1, length=150)
     ssl = StageOneObjective(TOK, SSLConfig(method="barlowtwins", projector="64-64"), in_channels=1, length=150)
-    assert not hasattr(baseline, "projector")
+    assert baseline.branch is None
     # Same tokenizer architecture: the state dicts differ only by the projector.
     extra = set(ssl.state_dict()) - set(baseline.state_dict())
-    assert extra and all(k.startswith("projector.") for k in extra)
+    assert extra and all(k.startswith("branch.projector.") for k in extra)
     out = baseline(_gunpoint_batch())
     assert set(out.terms) == {"recon_time", "recon_freq", "commit", "loss"}
     expected = out.terms["recon_time"] + out.terms["recon_freq"] + out.terms["commit"]

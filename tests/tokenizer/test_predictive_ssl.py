@@ -7,9 +7,10 @@ import copy
 import torch
 
 from ncvqvae.config import SSLConfig, TokenizerConfig
+from ncvqvae.config.ssl_schema import BYOLConfig
 from ncvqvae.data.augment import build_augmentation
 from ncvqvae.tokenizer.objective import StageOneObjective
-from ncvqvae.tokenizer.predictive_ssl import byol_loss, simsiam_loss
+from ncvqvae.tokenizer.ssl.predictive import byol_loss, online_view, simsiam_loss
 
 TOK = TokenizerConfig(hidden_dim=16, n_resblocks=1, codebook_size=16)
 
@@ -24,21 +25,21 @@ def _views(n: int = 12, length: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
 def test_byol_target_gets_no_gradient_and_follows_the_ema_rule() -> None:
     torch.manual_seed(0)
     model = StageOneObjective(
-        TOK, SSLConfig(method="byol", projector="32-32", target_decay=0.9), in_channels=1, length=64
+        TOK, SSLConfig(method="byol", projector="32-32", byol=BYOLConfig(ema_decay=0.9)), in_channels=1, length=64
     )
     x, x_aug = _views()
-    before_target = copy.deepcopy(model.target.net.state_dict())
+    before_target = copy.deepcopy(model.branch.target.net.state_dict())
     out = model(x, x_aug)
     out.loss.backward()
-    assert all(p.grad is None for p in model.target.net.parameters())
+    assert all(p.grad is None for p in model.branch.target.net.parameters())
     assert model.tokenizer.encoder.net[0].weight.grad.abs().sum() > 0
     with torch.no_grad():
         for p in model.parameters():
             if p.grad is not None:
                 p.add_(torch.randn_like(p))  # an arbitrary optimiser step
-    online = dict(model._online_modules().named_parameters())
+    online = dict(online_view(model.tokenizer, model.branch.projector).named_parameters())
     model.update_target()
-    for name, value in model.target.net.named_parameters():
+    for name, value in model.branch.target.net.named_parameters():
         expected = 0.9 * before_target[name] + 0.1 * online[name]
         assert torch.allclose(value, expected, atol=1e-6), name
 

@@ -13,19 +13,14 @@ import pytest
 import torch
 from torch import nn
 
-from ncvqvae.tokenizer.ssl import (
-    SSL_LOSSES,
-    SSL_WEIGHTS,
-    IterNorm,
-    Projector,
-    SSLLossOutput,
-    barlow_twins_loss,
-    parse_projector_spec,
-    pool_latent,
-    ssl_loss,
-    vibcreg_loss,
-    vicreg_loss,
-)
+from ncvqvae.config import SSLConfig
+from ncvqvae.tokenizer.ssl import BRANCHES, SSLLossOutput, pool_latent
+from ncvqvae.tokenizer.ssl.iternorm import IterNorm
+from ncvqvae.tokenizer.ssl.projector import Projector, parse_projector_spec
+from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss, off_diagonal
+from ncvqvae.tokenizer.ssl.variance_covariance import vibcreg_loss, vicreg_loss
+
+SSL_LOSSES = {"barlowtwins": barlow_twins_loss, "vicreg": vicreg_loss, "vibcreg": vibcreg_loss}
 
 Z1 = np.array([[1.0, 2.0, 0.0], [3.0, -1.0, 2.0], [0.0, 0.0, 1.0], [2.0, 1.0, -1.0]])
 Z2 = np.array([[0.5, 2.0, 1.0], [2.0, 0.0, 2.5], [-1.0, 1.0, 0.0], [2.5, 0.5, -2.0]])
@@ -203,7 +198,7 @@ def test_losses_have_finite_gradients(name: str, case: str) -> None:
         b[:, 0] = 1.0
     a.requires_grad_(True)
     b.requires_grad_(True)
-    out = ssl_loss(name, a, b)
+    out = SSL_LOSSES[name](a, b)
     assert isinstance(out, SSLLossOutput)
     assert out.loss.dim() == 0 and torch.isfinite(out.loss)
     out.loss.backward()
@@ -212,16 +207,17 @@ def test_losses_have_finite_gradients(name: str, case: str) -> None:
     assert a.grad.abs().sum() > 0 and b.grad.abs().sum() > 0
 
 
-def test_registry_and_weights() -> None:
-    assert set(SSL_LOSSES) == {"barlowtwins", "vicreg", "vibcreg"}
-    assert SSL_WEIGHTS == {"barlowtwins": 1.0, "vicreg": 0.01, "vibcreg": 0.01}
-    a, b = torch.tensor(Z1), torch.tensor(Z2)
-    assert torch.equal(ssl_loss("vicreg", a, b).loss, vicreg_loss(a, b).loss)
+def test_registry_and_default_weights() -> None:
+    assert set(BRANCHES) == {"barlowtwins", "vicreg", "vibcreg", "byol", "simsiam", "swav", "dino", "data2vec"}
+    weights = {m: SSLConfig(method=m).method_weight for m in ("barlowtwins", "vicreg", "vibcreg")}
+    assert weights == {"barlowtwins": 1.0, "vicreg": 0.01, "vibcreg": 0.01}
+    assert SSLConfig(method="vicreg", weight=0.5).method_weight == 0.5
 
 
-def test_unknown_loss_name_lists_valid_names() -> None:
-    with pytest.raises(ValueError, match="'simclr'.*barlowtwins.*vibcreg.*vicreg"):
-        ssl_loss("simclr", torch.zeros(4, 3), torch.zeros(4, 3))
+def test_off_diagonal_view_holds_every_off_diagonal_entry() -> None:
+    m = torch.arange(25.0).view(5, 5)
+    expected = m[~torch.eye(5, dtype=torch.bool)]
+    assert torch.equal(off_diagonal(m).flatten().sort().values, expected.sort().values)
 
 
 def test_losses_reject_mismatched_shapes() -> None:

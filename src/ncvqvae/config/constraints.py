@@ -28,11 +28,15 @@ def setting(
     le: float | None = None,
     lt: float | None = None,
     choices: tuple[Any, ...] | None = None,
+    alias: str | None = None,
 ) -> Any:
     """A dataclass field with its limits: ``ge``/``gt``/``le``/``lt`` bound a number,
-    ``choices`` lists the values a string may take."""
+    ``choices`` lists the values a string may take; ``alias`` is another name a file or
+    ``--set`` may use for it (``lambda``, which Python reserves)."""
     limits = {"ge": ge, "gt": gt, "le": le, "lt": lt, "choices": choices}
-    metadata = {"limits": {k: v for k, v in limits.items() if v is not None}}
+    metadata: dict[str, Any] = {"limits": {k: v for k, v in limits.items() if v is not None}}
+    if alias:
+        metadata["alias"] = alias
     if factory is not MISSING:
         return field(default_factory=factory, metadata=metadata)
     return field(default=default, metadata=metadata)

@@ -25,6 +25,8 @@ def overlay(base: Any, values: dict[str, Any], where: str = "") -> Any:
 
     Unknown keys and a scalar where a section belongs are errors that name the key.
     """
+    aliases = {f.metadata["alias"]: f.name for f in fields(base) if "alias" in f.metadata}
+    values = {aliases.get(k, k): v for k, v in values.items()}
     known = {f.name for f in fields(base)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -49,13 +51,33 @@ def overlay(base: Any, values: dict[str, Any], where: str = "") -> Any:
     return replace(base, **changes)
 
 
+# Settings that moved: (old path) -> (new path). Configs written before the move still load.
+MOVED = {("ssl", "target_decay"): ("ssl", "byol", "ema_decay")}
+
+
+def migrate(values: dict[str, Any]) -> dict[str, Any]:
+    """Move settings from where older configs kept them to where they live now."""
+    for old, new in MOVED.items():
+        section = values.get(old[0])
+        if isinstance(section, dict) and old[1] in section:
+            section = dict(section)
+            value = section.pop(old[1])
+            values[old[0]] = section
+            node = section
+            for part in new[1:-1]:
+                node[part] = dict(node.get(part) or {})
+                node = node[part]
+            node.setdefault(new[-1], value)
+    return values
+
+
 def from_dict(values: dict[str, Any], base: RunConfig | None = None) -> RunConfig:
     """Build a config from a (possibly partial) nested dict laid over ``base``.
 
     A dict that names a ``preset`` starts from that preset; otherwise from ``base``, or
     the default (``paper``) settings without one.
     """
-    values = dict(values)
+    values = migrate(dict(values))
     if "preset" in values:
         base = preset(values.pop("preset"))
     return overlay(base if base is not None else RunConfig(), values)

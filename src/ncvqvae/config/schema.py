@@ -14,9 +14,21 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ncvqvae.config.constraints import check_section, setting
+from ncvqvae.config.ssl_schema import (
+    AugmentationConfig,
+    BarlowTwinsConfig,
+    BYOLConfig,
+    Data2VecConfig,
+    DINOConfig,
+    IterNormConfig,
+    SimSiamConfig,
+    SwAVConfig,
+    VIbCRegConfig,
+    VICRegConfig,
+)
 from ncvqvae.errors import ConfigError
 
-SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg", "byol", "simsiam")
+SSL_METHODS = ("none", "barlowtwins", "vicreg", "vibcreg", "byol", "simsiam", "swav", "dino", "data2vec")
 AUGMENTATIONS = ("warp", "slice", "gauss")
 PRESETS = ("cpu", "paper")
 TOKENIZERS = ("vqvae", "timevqvae")
@@ -86,16 +98,18 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class SSLConfig:
-    """The non-contrastive branch (SPEC section 4). ``method="none"`` is the baseline.
+    """The self-supervised branch (SPEC section 4). ``method="none"`` is the baseline.
 
     Args:
-        method: ``none``, ``barlowtwins``, ``vicreg`` or ``vibcreg`` (the paper's), or
-            ``byol`` / ``simsiam`` (predictive alternatives).
+        method: ``none``, ``barlowtwins``, ``vicreg`` or ``vibcreg`` (the paper's),
+            ``byol`` / ``simsiam`` (predictive), ``swav`` (clustering), ``dino``
+            (self-distillation) or ``data2vec`` (masked prediction of a teacher's latents).
         augment: the augmentation set that makes the second view.
         projector: hidden sizes of the projector, dash separated.
-        weight: w_ssl; ``None`` takes the method's default from the paper.
+        weight: w_ssl for any method; ``None`` takes the method section's ``weight``.
         aug_recon_weight: gamma, the weight of the augmented view's reconstruction.
-        target_decay: EMA decay of BYOL's target network.
+        barlowtwins ... data2vec: each method's own settings; iternorm: VIbCReg's
+            whitening; augmentation: the magnitudes of the augmentations.
     """
 
     method: str = setting("none", choices=SSL_METHODS)
@@ -103,7 +117,23 @@ class SSLConfig:
     projector: str = "4096-4096-4096"
     weight: float | None = setting(None, ge=0)
     aug_recon_weight: float = setting(0.1, ge=0)
-    target_decay: float = setting(0.99, ge=0, le=1)
+    barlowtwins: BarlowTwinsConfig = setting(factory=BarlowTwinsConfig)
+    vicreg: VICRegConfig = setting(factory=VICRegConfig)
+    vibcreg: VIbCRegConfig = setting(factory=VIbCRegConfig)
+    iternorm: IterNormConfig = setting(factory=IterNormConfig)
+    byol: BYOLConfig = setting(factory=BYOLConfig)
+    simsiam: SimSiamConfig = setting(factory=SimSiamConfig)
+    swav: SwAVConfig = setting(factory=SwAVConfig)
+    dino: DINOConfig = setting(factory=DINOConfig)
+    data2vec: Data2VecConfig = setting(factory=Data2VecConfig)
+    augmentation: AugmentationConfig = setting(factory=AugmentationConfig)
+
+    @property
+    def method_weight(self) -> float:
+        """w_ssl of the chosen method: ``weight`` when set, else the method's default."""
+        if self.weight is not None:
+            return self.weight
+        return getattr(self, self.method).weight if self.method != "none" else 0.0
 
 
 @dataclass(frozen=True)

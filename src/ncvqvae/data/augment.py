@@ -23,9 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from torch import Tensor
+
+from ncvqvae.config.ssl_schema import AugmentationConfig
 
 AugmentFn = Callable[..., Tensor]
 """An augmentation: ``fn(x, *, generator) -> Tensor``; x and the result are (B, C, L)."""
@@ -364,13 +367,30 @@ class Augmentation:
         return x
 
 
-def build_augmentation(name: str) -> Augmentation:
-    """Look up a named set ("warp", "slice", "gauss") or a single augmentation by name.
+def _set_with_magnitudes(name: str, magnitudes: AugmentationConfig) -> tuple[AugmentFn, ...]:
+    """A named set with the magnitudes of the config (the defaults are SPEC section 2's)."""
+    m = magnitudes
+    steps = {
+        "warp": (
+            partial(window_warp, window_ratio=m.warp_window, scale_range=(m.warp_scale_min, m.warp_scale_max)),
+            partial(amplitude_resize, std=m.amplitude_std),
+        ),
+        "slice": (partial(slice_and_shuffle, n_segments=m.slices),),
+        "gauss": (partial(gaussian_noise, std=m.noise_std),),
+    }
+    return steps[name]
+
+
+def build_augmentation(name: str, magnitudes: AugmentationConfig | None = None) -> Augmentation:
+    """Look up a named set ("warp", "slice", "gauss") or a single augmentation by name;
+    ``magnitudes`` sets the sets' strengths (``ssl.augmentation`` in the config).
 
     Raises:
         ValueError: if the name is unknown; the message lists the valid names.
     """
     if name in AUGMENTATION_SETS:
+        if magnitudes is not None:
+            return Augmentation(name=name, steps=_set_with_magnitudes(name, magnitudes))
         return Augmentation(name=name, steps=AUGMENTATION_SETS[name])
     if name in AUGMENTATIONS:
         return Augmentation(name=name, steps=(AUGMENTATIONS[name],))

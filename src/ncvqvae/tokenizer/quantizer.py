@@ -77,7 +77,15 @@ class Quantizer(nn.Module):
         return self.vq.codebook
 
     def forward(self, z: Tensor) -> QuantizerOutput:
-        z_q, tokens, commit_loss = self.vq(z)
+        _, tokens, commit_loss = self.vq(z)
+        # Our own straight-through estimator, z_q = codeword + (z - sg[z]): the same
+        # gradient as the library's z + sg[codeword - z], but the value is the codeword
+        # exactly, not up to a rounding error that depends on z. Pooling takes a max over
+        # z_q, and a one-ulp difference between two positions holding the same code would
+        # send the whole gradient to one of them or the other depending on how z was
+        # summed (one process or several under DDP).
+        codewords = self.lookup(tokens)
+        z_q = codewords + (z - z.detach()) if z.requires_grad else codewords
         return QuantizerOutput(z_q=z_q, tokens=tokens, commit_loss=commit_loss.sum())
 
     def lookup(self, tokens: Tensor) -> Tensor:

@@ -22,12 +22,20 @@ from ncvqvae.prior.build import Prior, build_prior
 from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.training.stage_one import TokenizerModule
 from ncvqvae.training.stage_two import PriorModule
-from ncvqvae.training.trainer import build_trainer, fit_resumable, merge_logs, plan_epochs
+from ncvqvae.training.trainer import (
+    build_trainer,
+    fit_resumable,
+    merge_logs,
+    plan_epochs,
+    planned_world_size,
+)
 
 
-def _loader(tensors: list[torch.Tensor], batch: int, *, shuffle: bool, seed: int) -> DataLoader:
+def _loader(tensors: list[torch.Tensor], batch: int, *, shuffle: bool, seed: int, world: int = 1) -> DataLoader:
+    """``batch`` series per process; under DDP Lightning gives each of the ``world``
+    processes its share of the data (a distributed sampler)."""
     generator = torch.Generator().manual_seed(seed)
-    n = len(tensors[0])
+    n = -(-len(tensors[0]) // world)
     return DataLoader(
         TensorDataset(*tensors),
         batch_size=batch,
@@ -57,7 +65,8 @@ def fit_tokenizer(
     L.seed_everything(config.seed, workers=True, verbose=False)
     x_train = torch.from_numpy(standardizer.transform(data.x_train))
     x_test = torch.from_numpy(standardizer.transform(data.x_test))
-    batch, epochs, steps = plan_epochs(len(x_train), config.stage1)
+    world = planned_world_size(config.trainer)
+    batch, epochs, steps = plan_epochs(len(x_train), config.stage1, world)
     module = TokenizerModule(
         config, in_channels=data.n_channels, length=data.length, total_steps=steps
     )
@@ -72,7 +81,7 @@ def fit_tokenizer(
     fit_resumable(
         trainer,
         module,
-        train_loader=_loader([x_train], batch, shuffle=True, seed=config.seed),
+        train_loader=_loader([x_train], batch, shuffle=True, seed=config.seed, world=world),
         val_loader=_loader([x_test], 256, shuffle=False, seed=config.seed),
         run_dir=run_dir,
         stage="tokenizer",
@@ -114,7 +123,8 @@ def fit_prior(
     # Unlabelled data trains an unconditional prior: every label is "no class".
     y_train = torch.from_numpy(data.y_train) if data.labelled else torch.full((len(tokens_train),), n_classes)
     y_test = torch.from_numpy(data.y_test) if data.labelled else torch.full((len(tokens_test),), n_classes)
-    batch, epochs, steps = plan_epochs(len(tokens_train), config.stage2)
+    world = planned_world_size(config.trainer)
+    batch, epochs, steps = plan_epochs(len(tokens_train), config.stage2, world)
     module = PriorModule(
         config, prior=build_prior(config.prior, tokenizer, n_classes), total_steps=steps
     )
@@ -129,7 +139,7 @@ def fit_prior(
     fit_resumable(
         trainer,
         module,
-        train_loader=_loader([tokens_train, y_train], batch, shuffle=True, seed=config.seed),
+        train_loader=_loader([tokens_train, y_train], batch, shuffle=True, seed=config.seed, world=world),
         val_loader=_loader([tokens_test, y_test], 512, shuffle=False, seed=config.seed),
         run_dir=run_dir,
         stage="prior",

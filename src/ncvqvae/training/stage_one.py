@@ -8,6 +8,7 @@ from torch import Tensor
 
 from ncvqvae.config import RunConfig
 from ncvqvae.data.augment import build_augmentation
+from ncvqvae.tokenizer.global_batchnorm import convert_to_global_batchnorm
 from ncvqvae.tokenizer.objective import StageOneObjective, Tokenizer
 from ncvqvae.training.optim import configure_adamw_cosine
 
@@ -29,8 +30,23 @@ class TokenizerModule(L.LightningModule):
         self.objective = StageOneObjective(
             config.tokenizer, config.ssl, in_channels=in_channels, length=length
         )
-        self.augment = build_augmentation(config.ssl.augment) if self.objective.uses_ssl else None
+        self.augment = (
+            build_augmentation(config.ssl.augment, config.ssl.augmentation)
+            if self.objective.uses_augmented_view
+            else None
+        )
         self._generator: torch.Generator | None = None
+
+    def setup(self, stage: str) -> None:
+        """Under DDP every BatchNorm (encoder, decoder, projector, teachers) normalises
+        with the global batch, as FAIR's Barlow Twins and VICReg code does: torch's
+        SyncBatchNorm on GPUs, the package's all-reduce version elsewhere (gloo on CPUs)."""
+        if self.trainer is None or self.trainer.world_size <= 1:
+            return
+        if self.trainer.strategy.root_device.type == "cuda":
+            self.objective = torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.objective)
+        else:
+            self.objective = convert_to_global_batchnorm(self.objective)
 
     @property
     def tokenizer(self) -> Tokenizer:
@@ -47,7 +63,7 @@ class TokenizerModule(L.LightningModule):
         x_aug = None
         if self.augment is not None:
             x_aug = self.augment(x, generator=self._views_generator())
-        out = self.objective(x, x_aug)
+        out = self.objective(x, x_aug, generator=self._views_generator() if self.objective.uses_ssl else None)
         self.log_dict(
             {f"train/{k}": v.detach() for k, v in out.terms.items()},
             on_step=False,
@@ -60,7 +76,7 @@ class TokenizerModule(L.LightningModule):
         return out.loss
 
     def on_train_batch_end(self, outputs: object, batch: object, batch_idx: int) -> None:
-        self.objective.update_target()
+        self.objective.update_target(self.global_step, self.total_steps)
 
     def validation_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> None:
         x = batch[0]

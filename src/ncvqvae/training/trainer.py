@@ -150,18 +150,36 @@ def check_checkpoint(path: Path) -> dict[str, Any]:
     return state
 
 
-def plan_epochs(n_train: int, optim: OptimConfig) -> tuple[int, int, int]:
-    """(batch size, epochs, optimiser steps) actually run for a training set of n_train.
+def planned_world_size(config: TrainerConfig) -> int:
+    """How many processes a Trainer built from ``config`` will train with (DDP: devices x
+    nodes; otherwise 1)."""
+    if not config.strategy.startswith("ddp"):
+        return 1
+    devices = config.devices
+    if devices == "auto":
+        devices = max(torch.cuda.device_count(), 1) if config.accelerator in ("gpu", "cuda", "auto") else 1
+    return int(devices) * config.num_nodes
 
-    The batch is capped at the data size, and the step cap (if any) is turned into
-    epochs, so the cosine schedule spans exactly the steps that will run.
+
+def plan_epochs(n_train: int, optim: OptimConfig, world_size: int = 1) -> tuple[int, int, int]:
+    """(per-process batch, epochs, optimiser steps) for a training set of n_train.
+
+    ``optim.batch_size`` is the global batch: under DDP each of the W processes takes
+    batch / W series per step, so one process and W processes take the same optimiser
+    steps over the same data, ``max_steps`` counts the same steps, and the cosine
+    schedule spans exactly the steps that will run. The batch is capped at the data
+    size; the step cap (if any) is turned into epochs.
     """
     batch = max(1, min(optim.batch_size, n_train))
-    steps_per_epoch = max(1, n_train // batch)
+    per_rank = max(1, batch // world_size)
+    # Each process sees ceil(n / W) series per epoch (the distributed sampler pads).
+    per_rank_n = -(-n_train // world_size)
+    drop_last = per_rank_n > per_rank
+    steps_per_epoch = max(1, per_rank_n // per_rank if drop_last else -(-per_rank_n // per_rank))
     epochs = optim.epochs
     if optim.max_steps is not None:
         epochs = min(epochs, math.ceil(optim.max_steps / steps_per_epoch))
-    return batch, epochs, epochs * steps_per_epoch
+    return per_rank, epochs, epochs * steps_per_epoch
 
 
 def log_dir(run_dir: Path, stage: str) -> Path:
