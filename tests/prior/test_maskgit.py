@@ -87,10 +87,13 @@ def test_decoding_fills_everything_in_exactly_t_steps_and_keeps_known_tokens(ste
     for before, after in zip(inputs, inputs[1:]):
         known = before != prior.mask_id
         assert torch.equal(after[known], before[known]), "a known token was changed"
-    # The number still masked after step t is floor(gamma((t+1)/T) N).
+    # The number still masked after step t is floor(gamma((t+1)/T) N), but every step
+    # commits at least one new token.
+    still_masked = N
     for t, (tokens_in, _) in enumerate(rec.calls[1:]):
-        expected = math.floor(cosine_schedule((t + 1) / steps) * N)
-        assert int((tokens_in == prior.mask_id).sum(1)[0]) == expected
+        expected = min(math.floor(cosine_schedule((t + 1) / steps) * N), still_masked - 1)
+        still_masked = int((tokens_in == prior.mask_id).sum(1)[0])
+        assert still_masked == expected
 
 
 def test_guidance_one_runs_no_unconditional_pass() -> None:
@@ -102,8 +105,32 @@ def test_guidance_one_runs_no_unconditional_pass() -> None:
     assert all((lab != prior.null_class).all() for _, lab in rec.calls)
     rec.calls.clear()
     sample_tokens(prior, 3, class_labels=labels, steps=5, guidance=2.0)
-    assert len(rec.calls) == 10
-    assert sum(bool((lab == prior.null_class).all()) for _, lab in rec.calls) == 5
+    # Guided: one pass per step over the conditional and the "no class" batch together.
+    assert len(rec.calls) == 5
+    assert all(lab.tolist() == [0, 1, 2, prior.null_class, prior.null_class, prior.null_class] for _, lab in rec.calls)
+
+
+def test_every_decoding_step_commits_a_token() -> None:
+    """With 50 tokens in 20 steps the schedule alone keeps 49 masked after steps 1 and 2."""
+    n = 50
+    assert math.floor(cosine_schedule(1 / 20) * n) == math.floor(cosine_schedule(2 / 20) * n) == 49
+    prior = MaskGIT(PriorConfig(hidden_dim=16, n_layers=1, n_heads=2), codebook=torch.randn(K, 8), n_tokens=n, n_classes=3)
+    rec = _Recorder(prior)
+    sample_tokens(prior, 2, steps=20, generator=torch.Generator().manual_seed(0))
+    masked = [int((tokens == prior.mask_id).sum(1)[0]) for tokens, _ in rec.calls]
+    assert all(b < a for a, b in zip(masked, masked[1:]))
+
+
+def test_batched_guidance_equals_two_passes() -> None:
+    from ncvqvae.prior.sampling import guided_logits
+
+    prior = _prior().eval()
+    tokens = torch.randint(0, K, (3, N))
+    labels = torch.tensor([0, 1, 2])
+    null = torch.full((3,), prior.null_class)
+    with torch.no_grad():
+        expected = prior(tokens, null) + 2.0 * (prior(tokens, labels) - prior(tokens, null))
+        torch.testing.assert_close(guided_logits(prior, tokens, labels, 2.0), expected, rtol=1e-5, atol=1e-5)
 
 
 def test_same_seed_same_samples() -> None:
@@ -112,3 +139,27 @@ def test_same_seed_same_samples() -> None:
     b = sample_tokens(prior, 4, steps=6, generator=torch.Generator().manual_seed(3))
     c = sample_tokens(prior, 4, steps=6, generator=torch.Generator().manual_seed(4))
     assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_the_block_computes_what_torch_s_encoder_layer_did_and_loads_its_weights() -> None:
+    """Priors saved before the prior had its own blocks still load and sample alike."""
+    from torch import nn
+
+    from ncvqvae.prior.transformer import Transformer, upgrade_state_dict
+
+    torch.manual_seed(0)
+    layer = nn.TransformerEncoderLayer(32, 2, 128, 0.0, activation="gelu", batch_first=True, norm_first=True)
+    old = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False).eval()
+    new = Transformer(32, 2, 2, 16, 4, 0.0, "layernorm").eval()
+    new.load_state_dict(upgrade_state_dict(old.state_dict()))
+    x = torch.randn(3, 9, 32)
+    torch.testing.assert_close(new(x), old(x))
+
+
+def test_paper_preset_prior_has_the_authors_shape() -> None:
+    from ncvqvae.config import preset
+
+    prior = MaskGIT(preset("paper").prior, codebook=torch.randn(32, 64), n_tokens=50, n_classes=2)
+    block = prior.transformer.layers[0]
+    assert block.self_attn.in_proj.out_features == 3 * 2 * 64  # 2 heads of 64 in a 256-wide model
+    assert block.linear1.out_features == 256 and isinstance(block.norm1, torch.nn.RMSNorm)

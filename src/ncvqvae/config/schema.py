@@ -141,6 +141,10 @@ class PriorConfig:
     """Stage-2 MaskGIT transformer and its sampler (SPEC section 5).
 
     Args:
+        head_dim: width of each attention head (None: hidden_dim / n_heads); the
+            authors' x-transformers prior uses 64, so 2 heads attend in 128 dimensions
+            of a 256-wide model.
+        norm: ``layernorm`` or ``rmsnorm`` (the authors' prior).
         high_band_hidden_dim, high_band_n_layers: size of the second transformer when the
             tokenizer is TimeVQVAE's two-band one (``None``: the same as the first). The
             high band only adds local texture to a given low-band shape, over a token
@@ -151,6 +155,8 @@ class PriorConfig:
     n_layers: int = setting(4, ge=1)
     n_heads: int = setting(2, ge=1)
     ffn_mult: int = setting(4, ge=1)
+    head_dim: int | None = setting(None, ge=1)
+    norm: str = setting("layernorm", choices=("layernorm", "rmsnorm"))
     dropout: float = setting(0.1, ge=0, lt=1)
     class_dropout: float = setting(0.2, ge=0, le=1)
     sampling_steps: int = setting(10, ge=1)
@@ -296,7 +302,7 @@ def validate(cfg: RunConfig) -> None:
         ("hidden_dim", prior.hidden_dim),
         ("high_band_hidden_dim", prior.for_high_band().hidden_dim),
     ):
-        if width % prior.n_heads:
+        if width % prior.n_heads and prior.head_dim is None:
             raise ConfigError(
                 f"prior.{name} ({width}) must be divisible by prior.n_heads ({prior.n_heads})"
             )

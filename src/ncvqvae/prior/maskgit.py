@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from ncvqvae.config import PriorConfig
 from ncvqvae.prior.masking import mask_tokens
+from ncvqvae.prior.transformer import Transformer, upgrade_state_dict
 
 
 @dataclass
@@ -60,21 +61,20 @@ class MaskGIT(nn.Module):
         self.class_embedding = nn.Embedding(n_classes + 1, hidden)
         self.position = nn.Parameter(torch.zeros(1, n_tokens + 1, hidden))
         nn.init.trunc_normal_(self.position, std=0.02)
-        layer = nn.TransformerEncoderLayer(
-            d_model=hidden,
-            nhead=config.n_heads,
-            dim_feedforward=config.ffn_mult * hidden,
-            dropout=config.dropout,
-            activation="gelu",
-            batch_first=True,
-            norm_first=True,
+        self.transformer = Transformer(
+            hidden, config.n_layers, config.n_heads, config.head_dim or hidden // config.n_heads,
+            config.ffn_mult, config.dropout, config.norm,
         )
-        self.transformer = nn.TransformerEncoder(
-            layer, num_layers=config.n_layers, enable_nested_tensor=False
-        )
-        self.norm = nn.LayerNorm(hidden)
+        self.norm = nn.RMSNorm(hidden) if config.norm == "rmsnorm" else nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, self.codebook_size)
         self.context_proj = None if context_dim is None else nn.Linear(context_dim, hidden)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str, *args: object, **kwargs: object) -> None:
+        upgraded = upgrade_state_dict({k: v for k, v in state_dict.items() if k.startswith(prefix)})
+        for key in [k for k in state_dict if k.startswith(prefix)]:
+            del state_dict[key]
+        state_dict.update(upgraded)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def forward(self, tokens: Tensor, class_labels: Tensor, context: Tensor | None = None) -> Tensor:
         """tokens (B, N) with mask ids, class_labels (B,) -> logits (B, N, K)."""
