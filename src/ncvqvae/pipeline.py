@@ -45,7 +45,7 @@ from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.training.fit import fit_prior, fit_tokenizer
-from ncvqvae.training.trainer import check_accelerator, is_main_process
+from ncvqvae.training.trainer import check_accelerator, evaluation_device, is_main_process
 
 log = logging.getLogger("ncvqvae")
 
@@ -272,6 +272,7 @@ def run_evaluator_stage(ctx: RunContext) -> Evaluator | None:
         ctx.config.evaluation,
         seed=ctx.config.seed,
         progress=ctx.config.trainer.progress_bar,
+        device=evaluation_device(ctx.config.trainer),
     )
     ctx.folder.update_metrics(
         {
@@ -295,6 +296,11 @@ def run_generation_stage(
         log.info("generation already evaluated in %s; loading its samples", ctx.folder.path)
         return load_samples(ctx, samples_path)
     start = time.perf_counter()
+    device = evaluation_device(ctx.config.trainer)
+    torch.set_float32_matmul_precision(ctx.config.trainer.matmul_precision)
+    model.to(device)
+    if evaluator is not None:
+        evaluator.model.to(device)
     samples = draw_samples(
         model, ctx.data, ctx.config.evaluation, seed=ctx.config.seed, progress=ctx.config.trainer.progress_bar
     )
@@ -310,6 +316,7 @@ def run_generation_stage(
         seed=ctx.config.seed,
         progress=ctx.config.trainer.progress_bar,
         reconstructed_test=encode_split(model.tokenizer, ctx.x_test).reconstruction,
+        device=device,
     )
     np.savez_compressed(
         samples_path,

@@ -183,4 +183,8 @@ NodesOpt = Annotated[Optional[int], typer.Option(help="nodes for DDP", show_defa
 AcceleratorOpt = Annotated[
     Optional[str], typer.Option(help="auto, cpu or gpu", show_default="cpu with --preset cpu, else auto")
 ]
+PrecisionOpt = Annotated[
+    Optional[str],
+    typer.Option(help="32-true, bf16-mixed or 16-mixed (GPUs); TF32: --set trainer.matmul_precision=high", show_default="32-true"),
+]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="move an existing run folder to a backup first")]

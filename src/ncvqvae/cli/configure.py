@@ -43,6 +43,7 @@ class ConfigOptions:
     strategy: str | None = None
     num_nodes: int | None = None
     accelerator: str | None = None
+    precision: str | None = None
 
 
 def base_config(options: ConfigOptions) -> RunConfig:
@@ -93,6 +94,7 @@ def build_config(options: ConfigOptions) -> RunConfig:
             "strategy": options.strategy,
             "num_nodes": options.num_nodes,
             "accelerator": options.accelerator,
+            "precision": options.precision,
         },
         tokenizer={"kind": options.tokenizer_kind},
         seed=options.seed,

@@ -19,6 +19,7 @@ from ncvqvae.cli.app import (
     NodesOpt,
     OutOpt,
     OverwriteOpt,
+    PrecisionOpt,
     Preset,
     PresetOpt,
     PrintConfigOpt,
@@ -78,6 +79,7 @@ def run_command(
     strategy: StrategyOpt = None,
     num_nodes: NodesOpt = None,
     accelerator: AcceleratorOpt = None,
+    precision: PrecisionOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Everything: evaluator, tokenizer, prior, sampling, metrics and the HTML report.
@@ -92,7 +94,7 @@ def run_command(
             tokenizer_kind=_value(tokenizer_kind), seed=seed, resample=resample,
             data_file=data_file, labels=labels, stage1_steps=tokenizer_steps,
             stage2_steps=prior_steps, devices=devices, strategy=strategy,
-            num_nodes=num_nodes, accelerator=accelerator,
+            num_nodes=num_nodes, accelerator=accelerator, precision=precision,
         )
     )
     if print_config:
@@ -132,6 +134,7 @@ def tokenizer(
     strategy: StrategyOpt = None,
     num_nodes: NodesOpt = None,
     accelerator: AcceleratorOpt = None,
+    precision: PrecisionOpt = None,
     print_config: PrintConfigOpt = False,
 ) -> None:
     """Train the stage-1 tokenizer (with or without the SSL branch) and score its tokens."""
@@ -143,7 +146,7 @@ def tokenizer(
             tokenizer_kind=_value(tokenizer_kind), seed=seed, resample=resample,
             data_file=data_file, labels=labels, stage1_epochs=epochs, stage1_steps=steps,
             batch_size=batch_size, devices=devices, strategy=strategy, num_nodes=num_nodes,
-            accelerator=accelerator,
+            accelerator=accelerator, precision=precision,
         )
     )
     if print_config:

@@ -241,6 +241,10 @@ class TrainerConfig:
         strategy: ``auto`` or ``ddp`` (one process per device).
         num_nodes: machines taking part (DDP across nodes).
         precision: e.g. ``32-true`` or ``bf16-mixed`` on GPUs.
+        matmul_precision: ``highest`` (full fp32) or ``high`` (TF32 matmuls on Ampere and
+            newer GPUs: about 8x the fp32 matrix throughput, 10 mantissa bits).
+        deterministic: force deterministic algorithms (None: on CPUs yes, on GPUs no,
+            where they are slower).
     """
 
     accelerator: str = setting("auto", choices=ACCELERATORS)
@@ -248,6 +252,8 @@ class TrainerConfig:
     strategy: str = setting("auto", choices=STRATEGIES)
     num_nodes: int = setting(1, ge=1)
     precision: str = setting("32-true", choices=PRECISIONS)
+    matmul_precision: str = setting("highest", choices=("highest", "high", "medium"))
+    deterministic: bool | None = None
     progress_bar: bool = True
 
 

@@ -20,6 +20,7 @@ split, batch order): the mean and the std over fits are reported.
 from __future__ import annotations
 
 import numpy as np
+import torch
 
 from ncvqvae.config import EvaluationConfig
 from ncvqvae.evaluation.fcn import accuracy
@@ -48,14 +49,15 @@ def classifier_scores(
     *,
     seed: int,
     progress: bool = False,
+    device: str | torch.device = "cpu",
 ) -> dict[str, float]:
     """cas, cas_std, trtr, trtr_std and cas_trtr_ratio (the ratio of the means)."""
     cas, trtr = [], []
     for k in range(config.repeats):
         recipe = classifier_recipe(config, seed * 1000 + k)
-        model = train_fcn(x_synthetic, y_synthetic, n_classes, recipe, progress=progress, description=f"CAS FCN {k + 1}/{config.repeats}")
+        model = train_fcn(x_synthetic, y_synthetic, n_classes, recipe, progress=progress, description=f"CAS FCN {k + 1}/{config.repeats}", device=device)
         cas.append(accuracy(model, x_test, y_test))
-        model = train_fcn(x_train, y_train, n_classes, recipe, progress=progress, description=f"TRTR FCN {k + 1}/{config.repeats}")
+        model = train_fcn(x_train, y_train, n_classes, recipe, progress=progress, description=f"TRTR FCN {k + 1}/{config.repeats}", device=device)
         trtr.append(accuracy(model, x_test, y_test))
     spread = (lambda v: float(np.std(v, ddof=1))) if len(cas) > 1 else (lambda v: float("nan"))
     return {

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from ncvqvae.config import EvaluationConfig
 from ncvqvae.data.dataset import TimeSeriesDataset
@@ -136,6 +137,7 @@ def evaluate_samples(
     seed: int,
     progress: bool = True,
     reconstructed_test: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
 ) -> GenerationReport:
     """Every generation metric; the FCN-based ones only when there is an evaluator.
 
@@ -183,12 +185,12 @@ def evaluate_samples(
     def post_hoc() -> dict[str, float]:
         steps = config.post_hoc_steps
         out = _over_sets(sets, lambda fake, r: {
-            "discriminative_score": discriminative_score(x_test, fake, steps=steps, seed=seed + r),
-            "predictive_score": predictive_score(fake, x_test, x_train, steps=steps, seed=seed + r),
+            "discriminative_score": discriminative_score(x_test, fake, steps=steps, seed=seed + r, device=device),
+            "predictive_score": predictive_score(fake, x_test, x_train, steps=steps, seed=seed + r, device=device),
         })
         a, b = halvings.first[0], halvings.second[0]
-        out["discriminative_score_real"] = discriminative_score(x_test[a], x_test[b], steps=steps, seed=seed)
-        out["predictive_score_real"] = predictive_score(x_train, x_test, x_train, steps=steps, seed=seed)
+        out["discriminative_score_real"] = discriminative_score(x_test[a], x_test[b], steps=steps, seed=seed, device=device)
+        out["predictive_score_real"] = predictive_score(x_train, x_test, x_train, steps=steps, seed=seed, device=device)
         return out
 
     metrics.update(timer.run("discriminative and predictive scores", post_hoc))
@@ -243,7 +245,7 @@ def evaluate_samples(
     if samples.conditional is not None:
         metrics.update(timer.run("CAS and TRTR", lambda: classifier_scores(
             samples.conditional, samples.conditional_labels, x_train, y_train, x_test, y_test,
-            n_classes, config, seed=seed, progress=progress,
+            n_classes, config, seed=seed, progress=progress, device=device,
         )))
         notes["n_conditional"] = len(samples.conditional)
         notes["cas_recipe"] = (

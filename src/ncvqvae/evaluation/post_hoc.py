@@ -58,26 +58,26 @@ def _minmax(x: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return (x - low) / np.maximum(high - low, 1e-12)
 
 
-def discriminative_score(real: np.ndarray, fake: np.ndarray, *, steps: int, seed: int) -> float:
+def discriminative_score(real: np.ndarray, fake: np.ndarray, *, steps: int, seed: int, device: str | torch.device = "cpu") -> float:
     """real (N, C, L), fake (M, C, L) -> |held-out accuracy - 0.5| of a GRU classifier."""
     rng = np.random.default_rng(seed)
     n = min(len(real), len(fake))
     real = real[rng.choice(len(real), n, replace=False)]
     fake = fake[rng.choice(len(fake), n, replace=False)]
     low, high = real.min(axis=(0, 2), keepdims=True), real.max(axis=(0, 2), keepdims=True)
-    x = _time_major(_minmax(np.concatenate([real, fake]), low, high))
-    y = torch.cat([torch.ones(n), torch.zeros(n)])
+    x = _time_major(_minmax(np.concatenate([real, fake]), low, high)).to(device)
+    y = torch.cat([torch.ones(n), torch.zeros(n)]).to(device)
     order = torch.from_numpy(rng.permutation(2 * n))
     n_train = int(0.8 * 2 * n)
     train, test = order[:n_train], order[n_train:]
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _GRUHead(x.shape[2], _hidden(x.shape[2]), 1)
+        model = _GRUHead(x.shape[2], _hidden(x.shape[2]), 1).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
     model.train()
     for _ in range(steps):
-        batch = train[torch.randint(len(train), (min(BATCH, len(train)),), generator=generator)]
+        batch = train[torch.randint(len(train), (min(BATCH, len(train)),), generator=generator)].to(device)
         logits = model(x[batch])[1].squeeze(-1)
         loss = F.binary_cross_entropy_with_logits(logits, y[batch])
         optimizer.zero_grad(set_to_none=True)
@@ -85,6 +85,7 @@ def discriminative_score(real: np.ndarray, fake: np.ndarray, *, steps: int, seed
         optimizer.step()
     model.eval()
     with torch.no_grad():
+        test = test.to(device)
         accuracy = ((model(x[test])[1].squeeze(-1) > 0).float() == y[test]).float().mean().item()
     return abs(accuracy - 0.5)
 
@@ -96,20 +97,22 @@ def _forecasting_pairs(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return x[:, :-1], x[:, 1:]  # univariate: the next value from the series' own past
 
 
-def predictive_score(train: np.ndarray, test: np.ndarray, scale_from: np.ndarray, *, steps: int, seed: int) -> float:
+def predictive_score(
+    train: np.ndarray, test: np.ndarray, scale_from: np.ndarray, *, steps: int, seed: int, device: str | torch.device = "cpu"
+) -> float:
     """Train a next-step GRU on ``train`` (N, C, L), return its MAE on ``test`` (M, C, L),
     both min-max scaled with the range of ``scale_from`` (the real training split)."""
     low, high = scale_from.min(axis=(0, 2), keepdims=True), scale_from.max(axis=(0, 2), keepdims=True)
-    x_train, y_train = _forecasting_pairs(_time_major(_minmax(train, low, high)))
-    x_test, y_test = _forecasting_pairs(_time_major(_minmax(test, low, high)))
+    x_train, y_train = _forecasting_pairs(_time_major(_minmax(train, low, high)).to(device))
+    x_test, y_test = _forecasting_pairs(_time_major(_minmax(test, low, high)).to(device))
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        model = _GRUHead(x_train.shape[2], _hidden(x_train.shape[2] + 1), 1)
+        model = _GRUHead(x_train.shape[2], _hidden(x_train.shape[2] + 1), 1).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
     for _ in range(steps):
-        batch = torch.randint(len(x_train), (min(BATCH, len(x_train)),), generator=generator)
+        batch = torch.randint(len(x_train), (min(BATCH, len(x_train)),), generator=generator).to(device)
         loss = F.l1_loss(model(x_train[batch])[0], y_train[batch])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

@@ -53,9 +53,18 @@ def _val_every(epochs: int) -> int:
     return max(1, epochs // 20)
 
 
-def _checkpoint_every(epochs: int) -> int:
-    """Every epoch for long epochs; at most about 100 checkpoints for tiny datasets."""
-    return max(1, epochs // 100)
+CHECKPOINT_STEPS = 200  # optimiser steps between checkpoints, at least
+
+
+def _checkpoint_every(epochs: int, steps: int) -> int:
+    """Epochs between checkpoints: about 20 per stage and never fewer than
+    CHECKPOINT_STEPS optimiser steps apart (on a small dataset an epoch is one step, and
+    a checkpoint of the paper's model every few steps wrote hundreds of MB a minute).
+    Checkpoints fall on epoch ends, where a stage resumes exactly; a timer adds one
+    when a long epoch would leave too much work unsaved (:class:`LastCheckpoint`)."""
+    steps_per_epoch = max(1, steps // max(epochs, 1))
+    target = max(CHECKPOINT_STEPS, steps // 20)
+    return max(1, -(-target // steps_per_epoch))
 
 
 def fit_tokenizer(
@@ -76,7 +85,7 @@ def fit_tokenizer(
         stage="tokenizer",
         max_epochs=epochs,
         val_every_n_epochs=_val_every(epochs),
-        checkpoint_every_n_epochs=_checkpoint_every(epochs),
+        checkpoint_every_n_epochs=_checkpoint_every(epochs, steps),
     )
     fit_resumable(
         trainer,
@@ -134,7 +143,7 @@ def fit_prior(
         stage="prior",
         max_epochs=epochs,
         val_every_n_epochs=_val_every(epochs),
-        checkpoint_every_n_epochs=_checkpoint_every(epochs),
+        checkpoint_every_n_epochs=_checkpoint_every(epochs, steps),
     )
     fit_resumable(
         trainer,

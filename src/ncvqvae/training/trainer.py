@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
 
 from ncvqvae.config import OptimConfig, TrainerConfig
@@ -43,6 +44,29 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(path.name + ".tmp")
         torch.save(checkpoint, tmp)
         os.replace(tmp, path)
+
+
+class LastCheckpoint(Callback):
+    """Writes the stage's one checkpoint, last.ckpt, at the end of every
+    ``every_n_epochs``-th epoch, at the end of any epoch that ends more than ``minutes``
+    after the last write (slow epochs never leave more than that much work unsaved),
+    and when training ends. Always at an epoch's end, where a stage resumes exactly;
+    the write is atomic (:class:`AtomicCheckpointIO`)."""
+
+    def __init__(self, path: Path, every_n_epochs: int, minutes: float = 10.0) -> None:
+        self.path, self.every, self.seconds = Path(path), max(1, every_n_epochs), 60.0 * minutes
+        self.last = time.monotonic()
+
+    def _save(self, trainer: L.Trainer) -> None:
+        trainer.save_checkpoint(self.path)
+        self.last = time.monotonic()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        if (trainer.current_epoch + 1) % self.every == 0 or time.monotonic() - self.last > self.seconds:
+            self._save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, module: L.LightningModule) -> None:
+        self._save(trainer)
 
 
 def is_main_process() -> bool:
@@ -71,6 +95,14 @@ def check_accelerator(config: TrainerConfig) -> None:
             raise ConfigError(f"--devices {config.devices}: this machine has {available} GPU(s)")
     if config.accelerator == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("--accelerator mps: Apple's MPS backend is not available on this machine")
+
+
+def evaluation_device(config: TrainerConfig) -> torch.device:
+    """Where sampling and evaluation run: the training device (the first GPU when
+    training uses GPUs and one is visible), else the CPU."""
+    if config.accelerator in ("gpu", "cuda", "auto") and torch.cuda.is_available():
+        return torch.device("cuda", 0)
+    return torch.device("cpu")
 
 
 def stage_dir(run_dir: Path, stage: str) -> Path:
@@ -247,17 +279,11 @@ def build_trainer(
     """A Trainer that logs to ``run_dir/logs/<stage>`` and checkpoints to
     ``run_dir/checkpoints/<stage>`` (``last.ckpt`` plus a copy every few epochs)."""
     quiet_lightning()
+    torch.set_float32_matmul_precision(config.matmul_precision)
     run_dir = Path(run_dir)
     set_aside_previous_log(run_dir, stage)
-    checkpoint = ModelCheckpoint(
-        dirpath=stage_dir(run_dir, stage),
-        filename="epoch{epoch:04d}",
-        auto_insert_metric_name=False,
-        save_last=True,
-        save_top_k=1,
-        every_n_epochs=checkpoint_every_n_epochs,
-        save_on_train_epoch_end=True,
-    )
+    # One file, last.ckpt, overwritten: resume needs nothing else.
+    checkpoint = LastCheckpoint(stage_dir(run_dir, stage) / LAST, checkpoint_every_n_epochs)
     all_callbacks: list[Callback] = [checkpoint, *(callbacks or [])]
     if config.progress_bar:
         all_callbacks.append(StageProgressBar(stage))
@@ -276,6 +302,11 @@ def build_trainer(
         log_every_n_steps=1,
         enable_progress_bar=False,
         enable_model_summary=False,
-        deterministic="warn",
+        enable_checkpointing=False,  # LastCheckpoint writes the one checkpoint
+        # Reproducible on CPUs, where it costs nothing; on GPUs deterministic kernels are
+        # slower, so they are used only when asked for (trainer.deterministic: true).
+        deterministic=config.deterministic if config.deterministic is not None else (
+            "warn" if config.accelerator == "cpu" else False
+        ),
         default_root_dir=run_dir,
     )
