@@ -1,185 +1,268 @@
-"""Training and sampling throughput (series/s) and peak memory, beside the reference code's.
+"""Training and sampling throughput (series/s), FLOPs, parameters and peak memory, ours
+beside the method authors' code, measured side by side on this machine.
 
-    python benchmarks/speed.py                     # the default grid
-    python benchmarks/speed.py --lengths 140 500 --batch 128 --repeats 3
+    REF_DIR=/path/to/their/commit REF_PYTHON=/path/to/their/venv/bin/python \\
+        python benchmarks/speed.py --lengths 140 500 --passes 3
 
-Each measurement runs in a fresh process, so its peak resident memory is its own. The
-reference numbers (the method authors' code, same model sizes, a machine like ours) are
-read from ``../shared/reference/reference_speed_cpu.csv`` when it is there.
+Every measurement runs in a fresh process; ours and theirs alternate (A B A B ...) for
+``--passes`` passes at the same shapes and the per-pass medians are compared, because a
+machine's speed drifts by up to 25% within minutes and two machines of the same kind
+differ by up to 2.6x (``../shared/reference/HOW-MEASURED.md``). Their code runs through
+``benchmarks/reference_side.py`` (it is never copied here). Without ``REF_DIR`` the
+reference columns come from ``../shared/reference/reference_speed_cpu.csv``, measured on
+another machine, and the output says so: those ratios do not compare like with like.
+
+Beside every row: parameters and GFLOPs per series of both codes (torch's
+FlopCounterMode), and the roofline, the series/s this machine's measured fp32 matmul
+throughput would allow at our FLOPs, with the share of it we reach. Writes
+``benchmarks/results/speed_cpu.csv`` and ``.md`` (with the top rows of a torch.profiler
+profile of our stage-1 step).
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import multiprocessing as mp
+import os
 import resource
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "reference_speed_cpu.csv"
+HERE = Path(__file__).resolve().parent
+REFERENCE = HERE.parents[1] / "shared" / "reference" / "reference_speed_cpu.csv"
+THREADS = 2
+
+# (our row, its mode in reference_side.py, the row name in reference_speed_cpu.csv, batch)
+ROWS = [
+    ("stage-1 step, Barlow Twins, projector 4096", "stage1_barlowtwins", "ncvqvae_stage1_step_barlowtwins_proj4096", 128),
+    ("stage-1 step, baseline (no SSL)", "stage1_baseline", "baseline_stage1_step", 128),
+    ("MaskGIT step (tokenizing the raw batch)", "stage2", "maskgit_train_step", 256),
+    ("unconditional sampling, T = 10", "sample_uncond", "sampling_unconditional_T10", 256),
+    ("class-conditional sampling, T = 10, w = 1", "sample_cond", "sampling_class_conditional_T10_w1", 256),
+    ("guided sampling, T = 10, w = 2 (theirs: w = 1)", "sample_cond", "", 256),
+]
 
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _stage1_step(length: int, batch: int, ssl: str, projector: str, repeats: int) -> tuple[float, float]:
+def matmul_gflops() -> float:
+    """fp32 throughput of a 2048^3 matmul, best of five: the roofline's ceiling."""
     import torch
 
-    from ncvqvae.config import SSLConfig, TokenizerConfig
+    torch.set_num_threads(THREADS)
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a @ b
+    best = min(_seconds(lambda: a @ b) for _ in range(5))
+    return 2 * 2048**3 / best / 1e9
+
+
+def _seconds(fn) -> float:  # noqa: ANN001
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def _flops(fn) -> float:  # noqa: ANN001
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return float(counter.get_total_flops())
+
+
+def _paper():  # noqa: ANN202
+    from ncvqvae.config import preset
+
+    return preset("paper")
+
+
+def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa: ANN202
+    """(the function one timed step runs, parameters it trains or uses)."""
+    import torch
+
     from ncvqvae.data.augment import build_augmentation
-    from ncvqvae.tokenizer.objective import StageOneObjective
-
-    torch.manual_seed(0)
-    model = StageOneObjective(
-        TokenizerConfig(n_resblocks=4),
-        SSLConfig(method=ssl, projector=projector),
-        in_channels=1,
-        length=length,
-    )
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    augment = build_augmentation("warp")
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 1, length)
-
-    def step() -> None:
-        x_aug = augment(x, gen) if ssl != "none" else None
-        loss = model(x, x_aug).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return _time(step, batch, repeats)
-
-
-def _prior_step(length: int, batch: int, repeats: int) -> tuple[float, float]:
-    import torch
-
-    from ncvqvae.config import PriorConfig
-    from ncvqvae.prior.maskgit import MaskGIT
-    from ncvqvae.tokenizer.networks import n_downsampling_blocks
-
-    n_tokens = 5 * -(-(length // 2 + 1) // 2 ** (n_downsampling_blocks(length)))
-    torch.manual_seed(0)
-    prior = MaskGIT(PriorConfig(), codebook=torch.randn(32, 64), n_tokens=n_tokens, n_classes=2)
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=1e-3)
-    tokens = torch.randint(0, 32, (batch, n_tokens))
-    labels = torch.randint(0, 2, (batch,))
-
-    def step() -> None:
-        loss = prior.loss(tokens, labels).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    return _time(step, batch, repeats)
-
-
-def _sampling(length: int, batch: int, steps: int, guidance: float | None, repeats: int) -> tuple[float, float]:
-    import torch
-
-    from ncvqvae.config import PriorConfig, TokenizerConfig
-    from ncvqvae.prior.maskgit import MaskGIT
+    from ncvqvae.model.trained import tokenize_series
+    from ncvqvae.prior.build import build_prior
     from ncvqvae.prior.sampling import sample_tokens
-    from ncvqvae.tokenizer.model import VQTokenizer
+    from ncvqvae.tokenizer.objective import StageOneObjective, build_tokenizer
 
+    torch.set_num_threads(THREADS)
     torch.manual_seed(0)
-    tokenizer = VQTokenizer(TokenizerConfig(n_resblocks=4), in_channels=1, length=length).eval()
-    prior = MaskGIT(
-        PriorConfig(), codebook=tokenizer.quantizer.codebook, n_tokens=tokenizer.n_tokens, n_classes=2
-    ).eval()
-    labels = None if guidance is None else torch.randint(0, 2, (batch,))
+    paper = _paper()
+    x = torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(0))
+    if mode.startswith("stage1"):
+        ssl = paper.ssl.__class__(method="barlowtwins" if "barlow" in mode else "none")
+        model = StageOneObjective(paper.tokenizer, ssl, in_channels=1, length=length)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        augment = build_augmentation("warp")
+        gen = torch.Generator().manual_seed(0)
+
+        def step() -> None:
+            x_aug = augment(x, gen) if model.uses_augmented_view else None
+            loss = model(x, x_aug).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step, sum(p.numel() for p in model.parameters() if p.requires_grad)
+    tokenizer = build_tokenizer(paper.tokenizer, in_channels=1, length=length).eval()
+    prior = build_prior(paper.prior, tokenizer, n_classes=5)
+    params = sum(p.numel() for p in prior.parameters())
+    if mode == "stage2":
+        optimizer = torch.optim.AdamW(prior.parameters(), lr=1e-3)
+        labels = torch.randint(0, 5, (batch,))
+        x_np = x.numpy()
+
+        def step() -> None:
+            tokens = tokenize_series(tokenizer, x_np)
+            loss = prior.loss(tokens, labels).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+
+        return step, params
+    prior.eval()
+    labels = None if mode == "sample_uncond" else torch.full((batch,), 1)
 
     def run() -> None:
-        tokens = sample_tokens(
-            prior, batch, class_labels=labels, steps=steps, guidance=guidance or 1.0
-        )
+        tokens = sample_tokens(prior, batch, class_labels=labels, steps=10, guidance=guidance,
+                               generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
             tokenizer.detokenize(tokens)
 
-    return _time(run, batch, repeats)
+    return run, params
 
 
-def _time(fn, batch: int, repeats: int) -> tuple[float, float]:  # noqa: ANN001
-    fn()  # warm-up: allocator, k-means init, lazy kernels
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        rates.append(batch / (time.perf_counter() - start))
-    return statistics.median(rates), _peak_rss_mib()
+def ours(mode: str, length: int, batch: int, guidance: float) -> dict:
+    fn, params = _ours_workload(mode, length, batch, guidance)
+    flops = _flops(fn)
+    warm, n = (2, 10) if mode.startswith("stage") else (1, 3)
+    times = [_seconds(fn) for _ in range(warm + n)][warm:]
+    return {"series_per_s": batch / statistics.median(times), "peak_rss_mib": _peak_rss_mib(),
+            "flops_per_series": flops / batch, "params": params}
 
 
-def _in_fresh_process(fn, *args) -> tuple[float, float]:  # noqa: ANN001
+def _fresh(fn, *args) -> dict:  # noqa: ANN001
     with mp.get_context("spawn").Pool(1) as pool:
         return pool.apply(fn, args)
 
 
-def _reference() -> dict[tuple[str, int, int], tuple[str, str]]:
+def theirs(mode: str, length: int) -> dict | None:
+    python = os.environ.get("REF_PYTHON")
+    if not os.environ.get("REF_DIR") or not python:
+        return None
+    env = {**os.environ, "BENCH_THREADS": str(THREADS), "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run([python, str(HERE / "reference_side.py"), mode, str(length)],
+                            env=env, capture_output=True, text=True, timeout=1800)
+    lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
+    if result.returncode != 0 or not lines:
+        raise RuntimeError(f"reference {mode} L={length} failed:\n{result.stderr[-3000:]}")
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def recorded_reference() -> dict[tuple[str, int], dict]:
     if not REFERENCE.is_file():
         return {}
     with REFERENCE.open() as f:
-        return {
-            (row["what"], int(row["length"]), int(row["batch"])): (row["series_per_s"], row["peak_rss_mib"])
-            for row in csv.DictReader(f)
-        }
+        return {(r["what"], int(r["length"])): {"series_per_s": float(r["series_per_s"]),
+                                                 "peak_rss_mib": float(r["peak_rss_mib"] or "nan")}
+                for r in csv.DictReader(f)}
+
+
+def profile_stage1(length: int) -> str:
+    """The top rows, by self CPU time, of a torch.profiler profile of our stage-1 step."""
+    import torch
+
+    fn, _ = _ours_workload("stage1_barlowtwins", length, 128, 1.0)
+    fn()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(3):
+            fn()
+    return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[96, 140, 500, 1024])
-    parser.add_argument("--batch", type=int, default=128, help="stage-1 batch")
-    parser.add_argument("--prior-batch", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--skip-sampling", action="store_true")
+    parser.add_argument("--lengths", type=int, nargs="+", default=[140, 500])
+    parser.add_argument("--passes", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=HERE / "results")
+    parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
-    import torch
-
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; median of {args.repeats} passes")
-    reference = _reference()
+    side_by_side = bool(os.environ.get("REF_DIR") and os.environ.get("REF_PYTHON"))
+    if side_by_side:
+        for length in args.lengths:  # their stage 2 loads the stage-1 weights this saves
+            theirs("stage1_barlowtwins_save", length)
+    gflops = _fresh(matmul_gflops)
+    print(f"fp32 2048^3 matmul: {gflops:.0f} GFLOP/s with {THREADS} threads; "
+          f"{'side by side, ' + str(args.passes) + ' passes' if side_by_side else 'NO reference code: recorded figures from another machine'}", flush=True)
+    recorded = recorded_reference()
     rows = []
-
-    def ref_for(what: str, length: int, batch: int) -> tuple[str, str]:
-        return reference.get((what, length, batch), ("", ""))
-
     for length in args.lengths:
-        for ssl, projector, ref_name in (
-            ("none", "4096-4096-4096", "baseline_stage1_step"),
-            ("barlowtwins", "4096-4096-4096", "ncvqvae_stage1_step_barlowtwins_proj4096"),
-        ):
-            rate, rss = _in_fresh_process(_stage1_step, length, args.batch, ssl, projector, args.repeats)
-            rows.append((f"stage1 train step, ssl={ssl}", length, args.batch, rate, rss, *ref_for(ref_name, length, args.batch)))
-            print(_format(rows[-1]), flush=True)
-        rate, rss = _in_fresh_process(_prior_step, length, args.prior_batch, args.repeats)
-        rows.append(("maskgit train step", length, args.prior_batch, rate, rss, *ref_for("maskgit_train_step", length, args.prior_batch)))
-        print(_format(rows[-1]), flush=True)
-        if args.skip_sampling:
-            continue
-        for steps in (10, 20):
-            for guidance, label, ref_name in (
-                (None, "unconditional", "sampling_unconditional_T10"),
-                (1.0, "class-cond w=1", "sampling_class_conditional_T10_w1"),
-                (2.0, "class-cond w=2 (guided)", ""),
-            ):
-                rate, rss = _in_fresh_process(_sampling, length, 256, steps, guidance, 1)
-                ref = ref_for(ref_name, length, 256) if steps == 10 else ("", "")
-                rows.append((f"sampling T={steps} {label}", length, 256, rate, rss, *ref))
-                print(_format(rows[-1]), flush=True)
-    print()
-    print("| what | L | batch | ours series/s | ours peak RSS MiB | reference series/s | reference RSS MiB |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for row in rows:
-        what, length, batch, rate, rss, ref_rate, ref_rss = row
-        print(f"| {what} | {length} | {batch} | {rate:.1f} | {rss:.0f} | {ref_rate or '-'} | {ref_rss or '-'} |")
-
-
-def _format(row: tuple) -> str:
-    what, length, batch, rate, rss, ref_rate, _ = row
-    ref = f"  (reference {ref_rate})" if ref_rate else ""
-    return f"{what:40s} L={length:5d} B={batch:4d}: {rate:8.1f} series/s, peak {rss:6.0f} MiB{ref}"
+        for what, mode, recorded_name, batch in ROWS:
+            guidance = 2.0 if "w = 2" in what else 1.0
+            ours_runs, their_runs = [], []
+            for _ in range(args.passes):
+                ours_runs.append(_fresh(ours, mode, length, batch, guidance))
+                if side_by_side:
+                    their_runs.append(theirs(mode, length))
+            o = {k: statistics.median(r[k] for r in ours_runs) for k in ours_runs[0]}
+            t = ({k: statistics.median(r[k] for r in their_runs) for k in ("series_per_s", "peak_rss_mib", "flops_per_series", "params")}
+                 if their_runs else recorded.get((recorded_name, length)) or {})
+            roofline = gflops * 1e9 / o["flops_per_series"]
+            row = {
+                "what": what, "L": length, "batch": batch,
+                "ours_series_s": round(o["series_per_s"], 1),
+                "reference_series_s": round(t["series_per_s"], 1) if t else "",
+                "ratio": round(o["series_per_s"] / t["series_per_s"], 2) if t else "",
+                "ours_rss_mib": round(o["peak_rss_mib"]),
+                "reference_rss_mib": round(t["peak_rss_mib"]) if t and t.get("peak_rss_mib") == t.get("peak_rss_mib") else "",
+                "ours_params": int(o["params"]), "reference_params": int(t["params"]) if t.get("params") else "",
+                "ours_gflops_per_series": round(o["flops_per_series"] / 1e9, 3),
+                "reference_gflops_per_series": round(t["flops_per_series"] / 1e9, 3) if t.get("flops_per_series") else "",
+                "roofline_series_s": round(roofline, 1),
+                "ours_share_of_roofline": round(o["series_per_s"] / roofline, 3),
+                "reference": "side by side" if their_runs else ("recorded, another machine" if t else ""),
+                "passes_ours": [round(r["series_per_s"], 1) for r in ours_runs],
+                "passes_reference": [round(r["series_per_s"], 1) for r in their_runs],
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    with (args.out / "speed_cpu.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    lines = [
+        "# Speed on this machine, ours beside the method authors' code",
+        "",
+        f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}`; "
+        f"{THREADS} threads; fp32 matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
+        + ("Ours and theirs alternate, fresh process each, per-row medians of the passes." if side_by_side
+           else "**No reference code was run: reference figures were recorded on another machine and the ratios do not compare like with like.**"),
+        "",
+        "| what | L | batch | ours series/s | theirs series/s | ours / theirs | ours GFLOP/series | theirs GFLOP/series | params ours / theirs | roofline series/s | share of roofline | RSS MiB ours / theirs |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['what']} | {r['L']} | {r['batch']} | {r['ours_series_s']} | {r['reference_series_s']} | {r['ratio']} | "
+            f"{r['ours_gflops_per_series']} | {r['reference_gflops_per_series']} | {r['ours_params']:,} / {r['reference_params'] or '-'} | "
+            f"{r['roofline_series_s']} | {r['ours_share_of_roofline']} | {r['ours_rss_mib']} / {r['reference_rss_mib'] or '-'} |"
+        )
+    if not args.no_profile:
+        lines += ["", f"Profile of our stage-1 step (Barlow Twins, L = {args.lengths[0]}, batch 128, 3 steps):", "",
+                  "```", _fresh(profile_stage1, args.lengths[0]), "```"]
+    (args.out / "speed_cpu.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
