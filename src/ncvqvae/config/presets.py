@@ -41,12 +41,14 @@ def preset(name: str) -> RunConfig:
         # The authors' prior (their configs/config.yaml): feed-forward multiplier 1,
         # RMSNorm, no dropout, 2 heads of 64 (x-transformers' default head width).
         return RunConfig(
-            preset="paper", prior=PriorConfig(ffn_mult=1, dropout=0.0, head_dim=64, norm="rmsnorm")
+            preset="paper",
+            tokenizer=TokenizerConfig(stem="strided"),
+            prior=PriorConfig(ffn_mult=1, dropout=0.0, head_dim=64, norm="rmsnorm"),
         )
     if name == "cpu":
         return RunConfig(
             preset="cpu",
-            tokenizer=TokenizerConfig(n_resblocks=2),
+            tokenizer=TokenizerConfig(n_resblocks=2, stem="strided"),
             ssl=SSLConfig(projector="1024-1024-1024"),
             prior=PriorConfig(hidden_dim=128, dropout=0.0, sampling_steps=20),
             stage1=OptimConfig(epochs=2000, max_steps=1200, batch_size=64),

@@ -80,6 +80,10 @@ class TokenizerConfig:
             into a low band, STFT row 0, and a high band, rows 1..4, each with its own
             encoder, codebook and decoder).
         low_width, high_width: token-grid widths of the two bands in ``timevqvae`` mode.
+        stem: ``strided`` (the input goes to the width in the first strided block, as
+            SPEC and the authors' code; both presets) or ``full`` (a full-resolution
+            first layer: the default only so that configs written before the choice
+            existed build the tokenizer they trained).
     """
 
     kind: str = setting("vqvae", choices=TOKENIZERS)
@@ -94,6 +98,7 @@ class TokenizerConfig:
     dead_code_threshold: float = setting(0.0, ge=0)
     n_fft: int = setting(8, ge=2)
     hop_length: int = setting(2, ge=1)
+    stem: str = setting("full", choices=("full", "strided"))
 
 
 @dataclass(frozen=True)

@@ -56,8 +56,8 @@ class VQTokenizer(nn.Module):
         self.stft = STFT(config.n_fft, config.hop_length)
         n_down = n_downsampling_blocks(length)
         width = config.hidden_dim
-        self.encoder = Encoder(2 * in_channels, width, n_down, config.n_resblocks)
-        self.decoder = Decoder(2 * in_channels, width, n_down, config.n_resblocks)
+        self.encoder = Encoder(2 * in_channels, width, n_down, config.n_resblocks, config.stem)
+        self.decoder = Decoder(2 * in_channels, width, n_down, config.n_resblocks, config.stem)
         self.quantizer = Quantizer.from_config(config)
         n_frames = self.stft.n_frames(length)
         self.stride = 2**n_down

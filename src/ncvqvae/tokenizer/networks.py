@@ -56,13 +56,24 @@ class ResBlock(nn.Module):
 
 
 class Encoder(nn.Module):
-    """u: (B, 2C, F, T) -> z: (B, d, F, T_pad / 2^n), T padded up to a multiple of 2^n."""
+    """u: (B, 2C, F, T) -> z: (B, d, F, T_pad / 2^n), T padded up to a multiple of 2^n.
 
-    def __init__(self, in_channels: int, width: int, n_down: int, n_resblocks: int) -> None:
+    ``stem="strided"`` goes from the 2C input channels to the width d in the first
+    strided block, as SPEC section 3 and the authors' encoder do; ``"full"`` (the
+    package's first design, kept so that tokenizers trained with it still load) first
+    widens to d at full time resolution, which costs about twice the FLOPs of a stage-1
+    step (one 64 -> 64 block at full resolution in the encoder and one in the decoder).
+    """
+
+    def __init__(self, in_channels: int, width: int, n_down: int, n_resblocks: int, stem: str = "full") -> None:
         super().__init__()
         self.stride = 2**n_down
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, width, kernel_size=3, padding=1)]
-        layers += [DownBlock(width, width) for _ in range(n_down)]
+        if stem == "strided" and n_down > 0:
+            layers: list[nn.Module] = [DownBlock(in_channels, width)]
+            layers += [DownBlock(width, width) for _ in range(n_down - 1)]
+        else:
+            layers = [nn.Conv2d(in_channels, width, kernel_size=3, padding=1)]
+            layers += [DownBlock(width, width) for _ in range(n_down)]
         layers += [ResBlock(width) for _ in range(n_resblocks)]
         layers += [nn.Conv2d(width, width, kernel_size=1)]
         self.net = nn.Sequential(*layers)
@@ -79,12 +90,19 @@ class Encoder(nn.Module):
 class Decoder(nn.Module):
     """z: (B, d, F, W) -> u_hat: (B, 2C, F, n_frames), the STFT's exact size."""
 
-    def __init__(self, out_channels: int, width: int, n_down: int, n_resblocks: int) -> None:
+    def __init__(self, out_channels: int, width: int, n_down: int, n_resblocks: int, stem: str = "full") -> None:
         super().__init__()
         layers: list[nn.Module] = [nn.Conv2d(width, width, kernel_size=3, padding=1)]
         layers += [ResBlock(width) for _ in range(n_resblocks)]
-        layers += [UpBlock(width, width) for _ in range(n_down)]
-        layers += [nn.Conv2d(width, out_channels, kernel_size=3, padding=1)]
+        if stem == "strided" and n_down > 0:
+            # The last upsampling block lands on the output channels directly.
+            layers += [UpBlock(width, width) for _ in range(n_down - 1)]
+            layers += [
+                nn.ConvTranspose2d(width, out_channels, kernel_size=(3, 4), stride=(1, 2), padding=(1, 1))
+            ]
+        else:
+            layers += [UpBlock(width, width) for _ in range(n_down)]
+            layers += [nn.Conv2d(width, out_channels, kernel_size=3, padding=1)]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z: Tensor, n_frames: int) -> Tensor:

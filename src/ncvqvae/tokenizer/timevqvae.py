@@ -37,8 +37,8 @@ class BandCodec(nn.Module):
     def __init__(self, config: TokenizerConfig, in_channels: int, n_down: int) -> None:
         super().__init__()
         width = config.hidden_dim
-        self.encoder = Encoder(2 * in_channels, width, n_down, config.n_resblocks)
-        self.decoder = Decoder(2 * in_channels, width, n_down, config.n_resblocks)
+        self.encoder = Encoder(2 * in_channels, width, n_down, config.n_resblocks, config.stem)
+        self.decoder = Decoder(2 * in_channels, width, n_down, config.n_resblocks, config.stem)
         self.quantizer = Quantizer.from_config(config)
         self.stride = 2**n_down
 
