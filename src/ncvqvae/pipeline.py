@@ -28,6 +28,7 @@ from ncvqvae.evaluation.report import write_report
 from ncvqvae.evaluation.run_plots import draw_run_plots
 from ncvqvae.evaluation.run_report import (
     dataset_facts,
+    diagnosis,
     grouped_metrics,
     headline_rows,
     metric_notes,
@@ -372,6 +373,7 @@ def run_report_stage(
         groups=grouped_metrics(metrics),
         metric_notes=metric_notes(ctx.config, metrics),
         plots=plots,
+        diagnosis=diagnosis(metrics, ctx.data.class_names),
     )
 
 

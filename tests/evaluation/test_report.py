@@ -109,3 +109,16 @@ def test_render_is_deterministic_given_a_date():
                   date=datetime(2024, 5, 1, 12, 0, tzinfo=timezone.utc))
     assert render_report(**kwargs) == render_report(**kwargs)
     assert "2024-05-01 12:00 UTC" in render_report(**kwargs)
+
+
+def test_diagnosis_says_which_stage_loses_quality():
+    from ncvqvae.evaluation.run_report import diagnosis
+
+    stage1 = {"generation": {"fid": 3.0, "fid_recon": 2.5, "fid_real": 1.0}}
+    assert "Stage 1 accounts for 75%" in diagnosis(stage1)
+    stage2 = {"generation": {"fid": 3.0, "fid_recon": 1.2, "fid_real": 1.0,
+                             "per_class": {"0": {"fid_conditional": 1.0, "fid_recon": 0.9},
+                                           "1": {"fid_conditional": 6.0, "fid_recon": 1.0}}}}
+    text = diagnosis(stage2, ("1", "2"))
+    assert "Stage 2 accounts for 90%" in text and "Class 2 is generated worst" in text and "the prior lose" in text
+    assert diagnosis({"generation": {}}) == ""

@@ -235,6 +235,11 @@ def evaluate_samples(
             # unconditionally from one that models the classes badly.
             out["fid_conditional"] = frechet_distance(real, feats_cond, warn_few_samples=False)
             out["cfid"] = class_conditional_fid(real, y_test, feats_cond, samples.conditional_labels)
+            if reconstructed_test is not None:
+                out["per_class"] = per_class_fids(
+                    real, y_test, feats_cond, samples.conditional_labels,
+                    extract_features(evaluator, reconstructed_test),
+                )
         return out
 
     metrics.update(timer.run("FCN FID and IS", fcn_scores))
@@ -254,6 +259,24 @@ def evaluate_samples(
             f"source; {config.repeats} fits each"
         )
     return GenerationReport(metrics, notes, _rounded(timer.seconds))
+
+
+def per_class_fids(
+    real: np.ndarray, y_real: np.ndarray, conditional: np.ndarray, y_conditional: np.ndarray, reconstructed: np.ndarray
+) -> dict[str, dict[str, float]]:
+    """Per class index: FID of its class-conditional samples and of the reconstructions of
+    its real test series, each against its real test series (small counts: compare the
+    two within a class, not across runs)."""
+    out: dict[str, dict[str, float]] = {}
+    for cls in np.unique(y_real):
+        mine = y_real == cls
+        if mine.sum() < 2 or (y_conditional == cls).sum() < 2:
+            continue
+        out[str(int(cls))] = {
+            "fid_conditional": frechet_distance(real[mine], conditional[y_conditional == cls], warn_few_samples=False),
+            "fid_recon": frechet_distance(real[mine], reconstructed[mine], warn_few_samples=False),
+        }
+    return out
 
 
 def _prdc_over_sets(real: np.ndarray, fake_sets: list[np.ndarray], k: int) -> dict[str, float]:

@@ -147,6 +147,7 @@ def render_report(
     metric_notes: dict[str, str],
     plots: dict[str, Path],
     date: datetime | None = None,
+    diagnosis: str = "",
 ) -> str:
     """The report as an HTML string; see :func:`write_report` for the arguments."""
     date = date or datetime.now().astimezone()
@@ -166,6 +167,7 @@ def render_report(
 <section id="headline">
 <h2>Headline figures</h2>
 {_headline_table(headline)}
+{f'<p class="diagnosis"><b>Where quality is lost.</b> {html.escape(diagnosis)}</p>' if diagnosis else ""}
 </section>
 <section id="data">
 <h2>Data and provenance</h2>
@@ -202,6 +204,7 @@ def write_report(
     groups: list[tuple[str, str, dict[str, Any]]],
     metric_notes: dict[str, str],
     plots: dict[str, Path],
+    diagnosis: str = "",
 ) -> Path:
     """Write the self-contained HTML report to ``path`` (e.g. ``run_dir / "report.html"``).
 
@@ -224,7 +227,7 @@ def write_report(
     path = Path(path)
     text = render_report(
         title=title, config=config, headline=headline, facts=facts, groups=groups,
-        metric_notes=metric_notes, plots=plots,
+        metric_notes=metric_notes, plots=plots, diagnosis=diagnosis,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")

@@ -84,6 +84,40 @@ def headline_rows(metrics: dict[str, Any]) -> list[HeadlineRow]:
     return rows
 
 
+def diagnosis(metrics: dict[str, Any], class_names: tuple[str, ...] = ()) -> str:
+    """Where the run loses quality, in a sentence or two: stage 1 (its reconstructions
+    against the real-data floor) or stage 2 (the samples against the reconstructions),
+    and which class loses most."""
+    g = metrics.get("generation", {})
+    fid, recon, floor = g.get("fid"), g.get("fid_recon"), g.get("fid_real")
+    if not all(isinstance(v, (int, float)) for v in (fid, recon, floor)) or floor <= 0:
+        return ""
+    excess = max(fid - floor, 0.0)
+    stage1 = max(min(recon, fid) - floor, 0.0)
+    share = stage1 / excess if excess > 0 else 0.0
+    text = (
+        f"FID is {fid / floor:.1f}x the real-data floor; the tokenizer's reconstructions are "
+        f"{recon / floor:.1f}x. "
+    )
+    if excess <= 0:
+        text += "The samples are as close to real test as a real half is."
+    elif share >= 0.5:
+        text += f"Stage 1 accounts for {share:.0%} of the distance above the floor: improve the tokenizer first."
+    else:
+        text += f"Stage 2 accounts for {1 - share:.0%} of the distance above the floor: improve the prior first."
+    per_class = g.get("per_class") or {}
+    if per_class:
+        worst = max(per_class, key=lambda c: per_class[c]["fid_conditional"])
+        name = class_names[int(worst)] if int(worst) < len(class_names) else worst
+        w = per_class[worst]
+        where = "its reconstructions already" if w["fid_recon"] >= 0.5 * w["fid_conditional"] else "the prior"
+        text += (
+            f" Class {name} is generated worst (per-class FID {w['fid_conditional']:.3g}, its reconstructions "
+            f"{w['fid_recon']:.3g}): {where} lose most of it."
+        )
+    return text
+
+
 # Every generation metric's group and unit, for the full table.
 GROUPS: list[tuple[str, list[str], str]] = [
     ("Fidelity, evaluator FCN features", ["fid", "fid_std", "fid_real", "fid_real_std", "fid_full", "fid_full_std",
