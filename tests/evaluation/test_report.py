@@ -120,5 +120,5 @@ def test_diagnosis_says_which_stage_loses_quality():
                              "per_class": {"0": {"fid_conditional": 1.0, "fid_recon": 0.9},
                                            "1": {"fid_conditional": 6.0, "fid_recon": 1.0}}}}
     text = diagnosis(stage2, ("1", "2"))
-    assert "Stage 2 accounts for 90%" in text and "Class 2 is generated worst" in text and "the prior lose" in text
+    assert "Stage 2 accounts for 90%" in text and "Class 2 is generated worst" in text and "the prior loses most" in text
     assert diagnosis({"generation": {}}) == ""

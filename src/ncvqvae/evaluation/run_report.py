@@ -110,10 +110,10 @@ def diagnosis(metrics: dict[str, Any], class_names: tuple[str, ...] = ()) -> str
         worst = max(per_class, key=lambda c: per_class[c]["fid_conditional"])
         name = class_names[int(worst)] if int(worst) < len(class_names) else worst
         w = per_class[worst]
-        where = "its reconstructions already" if w["fid_recon"] >= 0.5 * w["fid_conditional"] else "the prior"
+        where = "its reconstructions already lose" if w["fid_recon"] >= 0.5 * w["fid_conditional"] else "the prior loses"
         text += (
             f" Class {name} is generated worst (per-class FID {w['fid_conditional']:.3g}, its reconstructions "
-            f"{w['fid_recon']:.3g}): {where} lose most of it."
+            f"{w['fid_recon']:.3g}): {where} most of it."
         )
     return text
 
