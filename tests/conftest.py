@@ -45,7 +45,8 @@ def tiny_config(**sections: dict) -> RunConfig:
         },
         trainer={"progress_bar": False, "accelerator": "cpu"},
     )
-    return base.override(skip_none=False, **sections)
+    # The tiny step caps are the budget: the data-sized budget would multiply them.
+    return base.override(budget="fixed").override(skip_none=False, **sections)
 
 
 @pytest.fixture

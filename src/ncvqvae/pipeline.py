@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ncvqvae.config import RunConfig
+from ncvqvae.config.budget import apply_budget, plan_budget
 from ncvqvae.data.dataset import TimeSeriesDataset, data_warnings, from_arrays
 from ncvqvae.data.sources import load_arrays_from_files, load_dataset
 from ncvqvae.data.standardize import Standardizer
@@ -103,6 +104,10 @@ def open_run(
         for note in data_warnings(data):
             log.warning("warning: %s", note)
     standardizer = Standardizer.fit(data.x_train)
+    budget = None
+    if config.budget == "data":
+        budget = plan_budget(config, n_train=len(data.x_train), length=data.length, n_channels=data.n_channels)
+        log.info("budget: %s", budget.reason)
     folder = RunFolder(out)
     if is_main_process():
         folder.prepare(config, overwrite=overwrite)
@@ -116,6 +121,12 @@ def open_run(
             }
             | ({"command": command} if command else {})
         )
+    if budget is not None:
+        # The folder keeps the config as asked (budget: data); the steps it resolved to
+        # are recorded beside the metrics and used for training.
+        if is_main_process():
+            folder.update_metrics({"budget": {"tokenizer_steps": budget.stage1_steps, "prior_steps": budget.stage2_steps, "reason": budget.reason}})
+        config = apply_budget(config, budget)
     return RunContext(config, folder, data, standardizer)
 
 
@@ -369,7 +380,11 @@ def run_report_stage(
         title=f"NC-VQVAE run: {ctx.data.name}, SSL {ctx.config.ssl.method}, seed {ctx.config.seed}",
         config=ctx.config.to_dict(),
         headline=headline_rows({**metrics, "classes": class_counts or {}}),
-        facts={**dataset_facts(ctx.data, class_counts), **provenance(metrics.get("command"))},
+        facts={
+            **dataset_facts(ctx.data, class_counts),
+            **({"training budget": metrics["budget"]["reason"]} if "budget" in metrics else {}),
+            **provenance(metrics.get("command")),
+        },
         groups=grouped_metrics(metrics),
         metric_notes=metric_notes(ctx.config, metrics),
         plots=plots,

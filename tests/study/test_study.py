@@ -30,6 +30,7 @@ runner = CliRunner()
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
 TINY_BASE = {
     "preset": "cpu",
+    "budget": "fixed",
     "tokenizer": {"hidden_dim": 16, "n_resblocks": 1, "codebook_size": 16},
     "ssl": {"projector": "64-64"},
     "stage1": {"max_steps": 8, "batch_size": 16},

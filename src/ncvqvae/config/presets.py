@@ -48,6 +48,7 @@ def preset(name: str) -> RunConfig:
     if name == "cpu":
         return RunConfig(
             preset="cpu",
+            budget="data",
             tokenizer=TokenizerConfig(n_resblocks=2, stem="strided"),
             ssl=SSLConfig(projector="1024-1024-1024"),
             prior=PriorConfig(hidden_dim=128, dropout=0.0, sampling_steps=20),

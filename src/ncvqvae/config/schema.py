@@ -276,6 +276,9 @@ class RunConfig:
     trainer: TrainerConfig = setting(factory=TrainerConfig)
     seed: int = setting(0, ge=0)
     preset: str = setting("paper", choices=(*PRESETS, "custom"))
+    # "data": the step caps are the floor of a budget sized from the dataset (see
+    # ncvqvae.config.budget); "fixed": they are the budget.
+    budget: str = setting("fixed", choices=("fixed", "data"))
 
     def __post_init__(self) -> None:
         validate(self)
