@@ -1,0 +1,139 @@
+"""`make run` (GunPoint, Barlow Twins, cpu preset) before and after this round's speed
+work, over seeds: time per stage, and quality measured by today's evaluation.
+
+    git worktree add ../before 7e87281      # the code before
+    python benchmarks/make_run_before_after.py --before-src ../before/src --seeds 0 1 2
+
+For each seed, the command `make run` runs (with --seed) is run by the code at
+``--before-src`` and by this checkout, one after the other, each with an empty evaluator
+cache as on a fresh clone; wall-clock time includes start-up. The "before" runs are then
+re-scored with ``ncvqvae evaluate`` from this checkout, so that both sides are measured by
+the same metrics (matched-count FID and its floor, CAS by one recipe, near-copies).
+Results accumulate in ``benchmarks/results/make_run_GunPoint.json`` (a later call skips
+what is there) and are summarised in ``make_run_GunPoint.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "make_run_GunPoint.json"
+COMMAND = ["run", "--dataset", "GunPoint", "--ssl", "barlowtwins", "--preset", "cpu"]
+STAGES = ("evaluator_s", "tokenizer_s", "prior_s", "generation_s")
+QUALITY = ("fid_ratio", "rocket_fid_ratio", "cas", "cas_trtr_ratio", "near_copy_rate")
+
+
+def run(src: Path | None, seed: int, out: Path) -> float:
+    env = {**os.environ, "NCVQVAE_CACHE": tempfile.mkdtemp(prefix="ncvqvae-cache-")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ncvqvae.cli", *COMMAND, "--seed", str(seed), "--out", str(out)],
+                   env=env, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def rescore(run_dir: Path, copy: Path) -> float:
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    env = {**os.environ, "NCVQVAE_CACHE": tempfile.mkdtemp(prefix="ncvqvae-cache-")}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "ncvqvae.cli", "evaluate", "--run", str(copy)], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def figures(run_dir: Path) -> dict[str, float]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    g = metrics["generation"]
+    out = {
+        "fid_ratio": g["fid"] / g["fid_real"],
+        "rocket_fid_ratio": g["rocket_fid"] / g["rocket_fid_real"],
+        "cas": g["cas"],
+        "cas_trtr_ratio": g["cas_trtr_ratio"],
+        "near_copy_rate": g["near_copy_rate"],
+    }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before-src", type=Path, required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--runs", type=Path, default=Path("runs/make_run"))
+    args = parser.parse_args()
+    record = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    for seed in args.seeds:
+        for side, src in (("before", args.before_src.resolve()), ("after", None)):
+            key = f"{side}/seed{seed}"
+            if key in record:
+                continue
+            out = args.runs / side / f"seed{seed}"
+            if out.exists():
+                shutil.rmtree(out)
+            wall = run(src, seed, out)
+            timing = json.loads((out / "metrics.json").read_text())["timing"]
+            entry = {"wall_s": wall, **{k: timing.get(k) for k in STAGES}}
+            if side == "before":
+                scored = args.runs / "before_rescored" / f"seed{seed}"
+                entry["rescore_s"] = rescore(out, scored)
+                entry.update(figures(scored))
+            else:
+                entry.update(figures(out))
+                entry["metrics_s"] = timing.get("metrics_s")
+            record[key] = entry
+            RESULTS.write_text(json.dumps(record, indent=2))
+            print(key, json.dumps(entry), flush=True)
+    write_summary(record)
+
+
+def _stats(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), (statistics.stdev(values) if len(values) > 1 else float("nan"))
+
+
+def write_summary(record: dict) -> None:
+    sides = {side: [v for k, v in record.items() if k.startswith(side + "/")] for side in ("before", "after")}
+    lines = [
+        "# `make run` on GunPoint before and after this round's speed work",
+        "",
+        "Command: `python benchmarks/make_run_before_after.py --before-src <worktree of 7e87281>/src --seeds 0 1 2`. "
+        "Each run: `ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu --seed k`, an empty evaluator "
+        "cache, one run at a time on this 2-core machine; wall-clock includes start-up, not the install. "
+        "Quality of both sides is scored by today's evaluation (`before` runs re-scored with `ncvqvae evaluate`).",
+        "",
+        "| | before (7e87281) | after | after / before |",
+        "|---|---:|---:|---:|",
+    ]
+    for key in ("wall_s", *STAGES):
+        b, a = [v[key] for v in sides["before"] if v.get(key)], [v[key] for v in sides["after"] if v.get(key)]
+        if b and a:
+            (mb, sb), (ma, sa) = _stats(b), _stats(a)
+            lines.append(f"| {key} | {mb:.0f} ± {sb:.0f} | {ma:.0f} ± {sa:.0f} | {ma / mb:.2f} |")
+    lines += ["", "| quality (mean ± std over seeds) | before | after | no worse? |", "|---|---:|---:|---|"]
+    lower_better = {"fid_ratio", "rocket_fid_ratio", "near_copy_rate"}
+    for key in QUALITY:
+        b, a = [v[key] for v in sides["before"]], [v[key] for v in sides["after"]]
+        if not b or not a:
+            continue
+        (mb, sb), (ma, sa) = _stats(b), _stats(a)
+        better = ma <= mb + sb if key in lower_better else ma >= mb - sb
+        lines.append(f"| {key} ({'lower' if key in lower_better else 'higher'} is better) | {mb:.3f} ± {sb:.3f} | {ma:.3f} ± {sa:.3f} | {'yes' if better else 'no'} |")
+    lines += ["", f"Seeds: before {len(sides['before'])}, after {len(sides['after'])}. "
+              "'No worse': the after-mean lies within one before-std of the before-mean, or better."]
+    (HERE / "results" / "make_run_GunPoint.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
