@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from ncvqvae.config import RunConfig, load_config, save_config
+from ncvqvae.config import RunConfig, load_saved_config, save_config
 from ncvqvae.errors import RunFolderError
 
 CONFIG = "config.yaml"
@@ -122,7 +122,7 @@ class RunFolder:
     def read_config(self) -> RunConfig:
         if not self.config_path.is_file():
             raise RunFolderError(f"{self.path} holds no {CONFIG}; is it a run folder?")
-        return load_config(self.config_path)
+        return load_saved_config(self.config_path)
 
     def read_metrics(self) -> dict[str, Any]:
         if not self.metrics_path.is_file():

@@ -81,3 +81,18 @@ def test_assignments_parse_as_yaml_scalars() -> None:
     assert config.stage1.max_steps == 200 and config.ssl.weight is None
     with pytest.raises(ConfigError, match="unknown setting"):
         from_dict(parse_assignments(["stage1.max_stepz=3"]), preset("cpu"))
+
+
+def test_a_saved_config_keeps_the_behaviour_it_was_trained_with(tmp_path: Path) -> None:
+    """A run's config.yaml written before a setting existed gets that setting's default
+    (the old behaviour), not the value its preset has today."""
+    from ncvqvae.config import load_saved_config
+
+    values = preset("cpu").to_dict()
+    del values["tokenizer"]["stem"], values["budget"]
+    path = tmp_path / "config.yaml"
+    path.write_text(__import__("yaml").safe_dump(values))
+    saved = load_saved_config(path)
+    assert saved.tokenizer.stem == "full" and saved.budget == "fixed" and saved.preset == "cpu"
+    # A partial file given to a new run is laid over today's preset instead.
+    assert load_config(path, preset("cpu")).tokenizer.stem == "strided"

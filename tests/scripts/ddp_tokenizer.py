@@ -29,7 +29,9 @@ class RecordSchedule(L.Callback):
             "global_step": trainer.global_step,
             "last_lr": scheduler.get_last_lr()[0],
             "first_lr": scheduler.base_lrs[0],
-            "global_batchnorm": type(module.objective.tokenizer.encoder.net[1][1]).__name__,
+            "global_batchnorm": sorted(
+                {type(m).__name__ for m in module.objective.tokenizer.encoder.modules() if "BatchNorm" in type(m).__name__}
+            ),
         }
         (OUT / f"schedule_rank{trainer.global_rank}.json").write_text(json.dumps(record))
 

@@ -39,4 +39,4 @@ def test_two_process_ddp_keeps_codebooks_identical_and_learns(tmp_path: Path) ->
         schedule = json.loads((tmp_path / f"schedule_rank{rank}.json").read_text())
         assert schedule["global_step"] == single_steps
         assert schedule["last_lr"] == pytest.approx(0.0, abs=1e-12) and schedule["first_lr"] > 0
-        assert schedule["global_batchnorm"] == "GlobalBatchNorm"
+        assert schedule["global_batchnorm"] == ["GlobalBatchNorm"]

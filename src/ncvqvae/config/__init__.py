@@ -6,7 +6,9 @@ starting points, ``overlay`` how files and ``--set`` assignments are laid over t
 
 from ncvqvae.config.overlay import (
     from_dict,
+    from_saved,
     load_config,
+    load_saved_config,
     overlay,
     parse_assignments,
     read_yaml_mapping,
@@ -45,7 +47,9 @@ __all__ = [
     "TokenizerConfig",
     "TrainerConfig",
     "from_dict",
+    "from_saved",
     "load_config",
+    "load_saved_config",
     "overlay",
     "parse_assignments",
     "preset",

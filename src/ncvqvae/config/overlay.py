@@ -83,6 +83,20 @@ def from_dict(values: dict[str, Any], base: RunConfig | None = None) -> RunConfi
     return overlay(base if base is not None else RunConfig(), values)
 
 
+def from_saved(values: dict[str, Any]) -> RunConfig:
+    """A config a run saved (config.yaml, or inside an export): every setting it holds,
+    and for settings added to the package after it was written, their defaults, which
+    are the behaviour the run was trained with. Unlike :func:`from_dict`, the preset it
+    names is a label here, not a base: a preset's values may have changed since."""
+    values = migrate(dict(values))
+    name = values.pop("preset", "paper")
+    return overlay(RunConfig(preset=name), values)
+
+
+def load_saved_config(path: Path) -> RunConfig:
+    return from_saved(read_yaml_mapping(path))
+
+
 def read_yaml_mapping(path: Path) -> dict[str, Any]:
     """The mapping of settings in a YAML file; any other content is a clear error."""
     path = Path(path)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ncvqvae.config import PriorConfig, from_dict
+from ncvqvae.config import PriorConfig, from_saved
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError, ConfigError, DataError
 from ncvqvae.model.export import load_export
@@ -35,7 +35,7 @@ ENCODE_BATCH = 256
 
 def load_tokenizer(path: Path) -> tuple[Tokenizer, dict]:
     payload = load_export(path)
-    config = from_dict(payload["config"])
+    config = from_saved(payload["config"])
     meta = payload["meta"]
     tokenizer = build_tokenizer(config.tokenizer, in_channels=meta["in_channels"], length=meta["length"])
     try:
@@ -52,7 +52,7 @@ def load_prior(path: Path, tokenizer: Tokenizer) -> Prior:
 def load_prior_with_config(path: Path, tokenizer: Tokenizer) -> tuple[Prior, PriorConfig]:
     """The prior and the settings it was trained with (its decoding steps among them)."""
     payload = load_export(path)
-    config = from_dict(payload["config"])
+    config = from_saved(payload["config"])
     meta = payload["meta"]
     if meta["n_tokens"] != tokenizer.n_tokens:
         raise CheckpointError(
