@@ -124,3 +124,29 @@ def test_cas_and_trtr_share_a_recipe_and_real_data_scores_as_real(ecg) -> None: 
     assert scores["trtr"] > 0.75 and scores["cas"] > 0.75
     assert abs(scores["cas_trtr_ratio"] - 1.0) < 0.1
     assert np.isfinite(scores["cas_std"]) and np.isfinite(scores["trtr_std"])
+
+
+def test_trtr_is_fitted_once_per_data_and_recipe(ecg, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from ncvqvae.evaluation import cas as cas_module
+
+    monkeypatch.setenv("NCVQVAE_CACHE", str(tmp_path))
+    data, x_train, x_test = ecg
+    config = preset("cpu").evaluation.__class__(fcn_epochs=5, cas_patience=2, cas_steps=20, repeats=2)
+    fits: list[int] = []
+    real_train_fcn = cas_module.train_fcn
+
+    def counting(x, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        fits.append(len(x))
+        return real_train_fcn(x, *args, **kwargs)
+
+    monkeypatch.setattr(cas_module, "train_fcn", counting)
+    synthetic = x_train[::-1].copy()
+    first = classifier_scores(synthetic, data.y_train[::-1].copy(), x_train, data.y_train, x_test, data.y_test, 2, config, seed=0)
+    assert len(fits) == 4 and len(list((tmp_path / "trtr").glob("*.json"))) == 2
+    second = classifier_scores(synthetic, data.y_train[::-1].copy(), x_train, data.y_train, x_test, data.y_test, 2, config, seed=0)
+    assert len(fits) == 6  # the CAS fits again, TRTR comes from the cache
+    assert second["trtr"] == first["trtr"] and second["trtr_std"] == first["trtr_std"]
+    for path in (tmp_path / "trtr").glob("*.json"):
+        path.write_text("{not json")  # a damaged cache entry is refitted, not trusted
+    classifier_scores(synthetic, data.y_train[::-1].copy(), x_train, data.y_train, x_test, data.y_test, 2, config, seed=0)
+    assert len(fits) == 10

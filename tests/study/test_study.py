@@ -86,6 +86,15 @@ def test_local_study_finishes_every_cell_and_summarises_them(tmp_path: Path, ucr
     # A second run finds nothing to do.
     again = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
     assert again.exit_code == 0 and "0 to run" in again.output
+    # A tokenizer-only cell never reads the prior or evaluation settings: changing them leaves
+    # it finished; changing the tokenizer does not.
+    unused = {**TINY_BASE, "evaluation": {"cas_steps": 7}, "prior": {"n_layers": 1}}
+    write_spec(spec, ucr_dir, base=unused)
+    plan = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--dry-run"])
+    assert plan.exit_code == 0 and "0 to run" in plan.output, plan.output
+    write_spec(spec, ucr_dir, base={**TINY_BASE, "tokenizer": {**TINY_BASE["tokenizer"], "codebook_size": 8}})
+    plan = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--dry-run"])
+    assert plan.exit_code == 0 and "8 to run" in plan.output, plan.output
 
 
 def _study_processes(marker: str) -> list[int]:

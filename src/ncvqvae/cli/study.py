@@ -51,7 +51,7 @@ def _add_elapsed(study_dir: Path, seconds: float) -> float:
 
 
 def _elapsed_text(total_s: float) -> str:
-    return f" in {total_s / 3600:.2f} h of wall-clock time" if total_s > 0 else ""
+    return f"; wall-clock time recorded by `study run`: {total_s / 3600:.2f} h" if total_s > 0 else ""
 
 
 @study_app.command("run")

@@ -54,7 +54,12 @@ def preset(name: str) -> RunConfig:
             prior=PriorConfig(hidden_dim=128, dropout=0.0, sampling_steps=20),
             stage1=OptimConfig(epochs=2000, max_steps=1200, batch_size=64),
             stage2=OptimConfig(epochs=2000, max_steps=2000, batch_size=128),
-            evaluation=EvaluationConfig(fcn_epochs=150, fcn_patience=40, cas_steps=600),
+            # Sized so that a short dataset's whole evaluation takes minutes, not half an hour,
+            # on 2 cores; what each metric costs is in every run's timing.metrics_s (the
+            # study benchmarks/studies/evaluation_gunpoint.yaml records it over seeds).
+            evaluation=EvaluationConfig(
+                fcn_epochs=150, fcn_patience=40, cas_steps=250, post_hoc_steps=200, min_samples=512, min_cas_samples=500
+            ),
             trainer=TrainerConfig(accelerator="cpu"),
         )
     raise ConfigError(f"unknown preset {name!r}; choose one of {PRESETS}")

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -149,3 +150,37 @@ def fcn_cache_key(
     digest.update(json.dumps(dataclasses.asdict(config), sort_keys=True).encode())
     digest.update(version.encode())
     return digest.hexdigest()[:16]
+
+
+def data_key(*parts: np.ndarray | str | int | float) -> str:
+    """16 hex digits of sha256 over arrays (bytes, dtype, shape) and plain values."""
+    digest = hashlib.sha256(EVALUATOR_VERSION.encode())
+    for part in parts:
+        if isinstance(part, np.ndarray):
+            array = np.ascontiguousarray(part)
+            digest.update(f"{array.dtype.str}{array.shape}".encode())
+            digest.update(array.tobytes())
+        else:
+            digest.update(repr(part).encode())
+    return digest.hexdigest()[:16]
+
+
+def cached_number(kind: str, key: str, compute: Callable[[], float]) -> float:
+    """``compute()``, remembered in the cache folder under ``kind/key.json``.
+
+    For scores of the real data alone (TRTR, the post-hoc scores' real-vs-real floors):
+    they do not depend on the generator, so every run of a dataset shares them. A missing
+    or unreadable entry is computed again and rewritten (atomically, so an interrupted
+    write never leaves a half-written entry behind).
+    """
+    path = cache_dir() / kind / f"{key}.json"
+    try:
+        return float(json.loads(path.read_text())["value"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    value = float(compute())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"value": value}))
+    os.replace(tmp, path)
+    return value

@@ -24,6 +24,7 @@ import torch
 from ncvqvae.config import EvaluationConfig
 from ncvqvae.data.dataset import TimeSeriesDataset
 from ncvqvae.evaluation.cas import classifier_scores
+from ncvqvae.evaluation.evaluator import cached_number, data_key
 from ncvqvae.evaluation.fcn import FCN, accuracy, extract_features, predict_proba
 from ncvqvae.evaluation.matched import Halvings, matched_fid, matched_fid_of_pairs
 from ncvqvae.evaluation.metrics import (
@@ -189,8 +190,15 @@ def evaluate_samples(
             "predictive_score": predictive_score(fake, x_test, x_train, steps=steps, seed=seed + r, device=device),
         })
         a, b = halvings.first[0], halvings.second[0]
-        out["discriminative_score_real"] = discriminative_score(x_test[a], x_test[b], steps=steps, seed=seed, device=device)
-        out["predictive_score_real"] = predictive_score(x_train, x_test, x_train, steps=steps, seed=seed, device=device)
+        # The floors see real data only: cached, so the runs of a dataset share them.
+        out["discriminative_score_real"] = cached_number(
+            "discriminative_real", data_key(x_test[a], x_test[b], steps, seed),
+            lambda: discriminative_score(x_test[a], x_test[b], steps=steps, seed=seed, device=device),
+        )
+        out["predictive_score_real"] = cached_number(
+            "predictive_real", data_key(x_train, x_test, steps, seed),
+            lambda: predictive_score(x_train, x_test, x_train, steps=steps, seed=seed, device=device),
+        )
         return out
 
     metrics.update(timer.run("discriminative and predictive scores", post_hoc))

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-BATCH = 128
+BATCH = 64
 
 
 class _GRUHead(nn.Module):

@@ -15,14 +15,24 @@ import sys
 import traceback
 from pathlib import Path
 
+from ncvqvae.config import RunConfig
 from ncvqvae.run_folder import RunFolder, comparable_config
 from ncvqvae.study.spec import Cell, StudySpec, load_spec
 
 SPEC_FILE = "spec.yaml"
 STATE_DIR = ".study"
 REQUIRED_SECTION = {"tokenizer": "tokenizer", "full": "generation"}
+# What a tokenizer-only cell never reads: changing it must not make a finished cell rerun.
+UNUSED_BY_STAGES = {"tokenizer": ("prior", "stage2", "evaluation"), "full": ()}
 
 log = logging.getLogger("ncvqvae")
+
+
+def _stage_config(config: RunConfig, stages: str) -> dict:
+    values = comparable_config(config)
+    for section in UNUSED_BY_STAGES[stages]:
+        values.pop(section, None)
+    return values
 
 
 def error_path(study_dir: Path, cell: Cell) -> Path:
@@ -39,7 +49,7 @@ def cell_status(study_dir: Path, cell: Cell, stages: str) -> str:
     folder = RunFolder(cell.folder(study_dir))
     if folder.config_path.is_file():
         try:
-            same = comparable_config(folder.read_config()) == comparable_config(cell.config)
+            same = _stage_config(folder.read_config(), stages) == _stage_config(cell.config, stages)
             metrics = folder.read_metrics()
         except Exception:  # noqa: BLE001 - an unreadable folder is simply not finished
             same, metrics = False, {}

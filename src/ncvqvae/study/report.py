@@ -223,14 +223,21 @@ def _headline(spec: StudySpec, summary: Summary) -> list[str]:
     return [m for m in wanted if m in present]
 
 
+# Per-stage seconds each run records; their sum over cells is the study's compute, which stays
+# right when the folder was run in pieces, some before wall-clock time was kept.
+STAGE_SECONDS = ("tokenizer_s", "prior_s", "evaluator_s", "generation_s")
+
+
 def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: dict, elapsed: str) -> str:
     settings = list(spec.settings)
     done = sum(r.status == "finished" for r in rows)
+    compute_h = sum(r.metrics.get(f"timing.{k}", 0.0) for r in rows for k in STAGE_SECONDS) / 3600
     lines = [
         "# Study summary",
         "",
         f"{len(spec.datasets)} datasets x {len(settings)} settings x {len(spec.seeds)} seeds "
-        f"({spec.stages}); {done} of {len(rows)} cells finished{elapsed}. Baseline: `{spec.baseline}`. "
+        f"({spec.stages}); {done} of {len(rows)} cells finished{elapsed}; the cells' own stage times "
+        f"sum to {compute_h:.2f} h. Baseline: `{spec.baseline}`. "
         "Each cell: mean ± std over seeds (std with ddof 1); **bold**: the best setting per dataset. "
         "In brackets, the method authors' published mean ± std for the same dataset and setting "
         "(GPU, 1000 epochs, 4 seeds), where the reference has it.",
