@@ -13,7 +13,7 @@ from ncvqvae.data.dataset import TimeSeriesDataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.evaluation.evaluator import get_evaluator
 from ncvqvae.evaluation.fcn import FCN
-from ncvqvae.pipeline import load_data
+from ncvqvae.pipeline import EVALUATOR_SEED, load_data
 from ncvqvae.run_folder import RunFolder
 
 
@@ -34,6 +34,6 @@ def load_run_data(run: Path) -> RunData:
     x_train, x_test = scaler.transform(data.x_train), scaler.transform(data.x_test)
     evaluator = get_evaluator(
         data.name, x_train, data.y_train, x_test, data.y_test, data.n_classes,
-        config.evaluation, seed=config.seed, progress=False,
+        config.evaluation, seed=EVALUATOR_SEED, progress=False,
     ).model
     return RunData(config, data, x_train, x_test, evaluator)

@@ -51,6 +51,7 @@ from ncvqvae.training.trainer import check_accelerator, evaluation_device, is_ma
 
 log = logging.getLogger("ncvqvae")
 
+EVALUATOR_SEED = 0
 STAGES = ("evaluator", "tokenizer", "prior", "generation", "report")
 
 
@@ -282,7 +283,10 @@ def run_evaluator_stage(ctx: RunContext) -> Evaluator | None:
         ctx.data.y_test,
         ctx.data.n_classes,
         ctx.config.evaluation,
-        seed=ctx.config.seed,
+        # One evaluator per dataset, whatever the run's seed (as one Inception network
+        # serves every image generator): the spread of FID over training seeds is then
+        # the generators', not the feature spaces'.
+        seed=EVALUATOR_SEED,
         progress=ctx.config.trainer.progress_bar,
         device=evaluation_device(ctx.config.trainer),
     )
@@ -326,7 +330,10 @@ def run_generation_stage(
         ctx.data.n_classes,
         None if evaluator is None else evaluator.model,
         ctx.config.evaluation,
-        seed=ctx.config.seed,
+        # One evaluator per dataset, whatever the run's seed (as one Inception network
+        # serves every image generator): the spread of FID over training seeds is then
+        # the generators', not the feature spaces'.
+        seed=EVALUATOR_SEED,
         progress=ctx.config.trainer.progress_bar,
         reconstructed_test=encode_split(model.tokenizer, ctx.x_test).reconstruction,
         device=device,

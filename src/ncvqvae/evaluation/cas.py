@@ -64,8 +64,10 @@ def classifier_scores(
         recipe = classifier_recipe(config, seed * 1000 + k)
         model = train_fcn(x_synthetic, y_synthetic, n_classes, recipe, progress=progress, description=f"CAS FCN {k + 1}/{config.repeats}", device=device)
         cas.append(accuracy(model, x_test, y_test))
+        # TRTR's fits take seeds 0..R-1 whatever the run's seed: it is a property of the
+        # dataset and the recipe, the same reference for every run (and fitted once).
         trtr.append(_trtr_accuracy(
-            x_train, y_train, x_test, y_test, n_classes, recipe,
+            x_train, y_train, x_test, y_test, n_classes, classifier_recipe(config, k),
             progress=progress, description=f"TRTR FCN {k + 1}/{config.repeats}", device=device,
         ))
     spread = (lambda v: float(np.std(v, ddof=1))) if len(cas) > 1 else (lambda v: float("nan"))
