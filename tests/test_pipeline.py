@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -131,6 +132,22 @@ def test_config_file_is_read(tmp_path: Path) -> None:
     from ncvqvae.config import load_config
 
     assert load_config(path).seed == 5
+
+
+def test_changed_evaluation_settings_rescore_without_retraining(finished_run: Path, tmp_path: Path) -> None:
+    run = tmp_path / "gp"
+    shutil.copytree(finished_run, run)
+    before = json.loads((run / "metrics.json").read_text())
+    trained = (run / "tokenizer.pt").stat().st_mtime_ns, (run / "prior.pt").stat().st_mtime_ns
+    config = tiny_config(ssl={"method": "barlowtwins"})
+    rescored = run_all(config.override(evaluation={"min_cas_samples": 100}), run)
+    assert ((run / "tokenizer.pt").stat().st_mtime_ns, (run / "prior.pt").stat().st_mtime_ns) == trained
+    assert before["generation_counts"]["n_conditional"] < 100
+    assert rescored["generation_counts"]["n_conditional"] >= 100
+    # The earlier scores are kept, not lost, and the folder now holds the new settings.
+    (backup,) = run.glob("metrics.before-*.json")
+    assert json.loads(backup.read_text())["generation"] == before["generation"]
+    assert run_all(config.override(evaluation={"min_cas_samples": 100}), run)["generation"] == rescored["generation"]
 
 
 def test_metrics_lost_in_a_crash_are_measured_on_rerun(finished_run: Path) -> None:

@@ -13,6 +13,8 @@ Layout::
 
 A folder that holds another configuration's run is never written into: the user must
 choose another folder or say ``--overwrite`` (which keeps the old folder as a backup).
+A change of the evaluation settings alone is the exception: the trained stages are kept
+and the samples scored again, the earlier metrics saved beside them.
 """
 
 from __future__ import annotations
@@ -87,6 +89,9 @@ class RunFolder:
                     f"{self.path} is not empty and holds no run of this package; "
                     "choose another --out"
                 )
+            elif _settings_except_evaluation(existing) == _settings_except_evaluation(config):
+                if existing.evaluation != config.evaluation:
+                    self._restart_evaluation(existing, config)
             elif comparable_config(existing) != comparable_config(config):
                 changes = config_differences(existing, config)
                 raise RunFolderError(
@@ -103,6 +108,25 @@ class RunFolder:
                 f"cannot write to {self.path} ({err.strerror}); choose a writable --out"
             ) from err
         save_config(config, self.config_path)
+
+    def _restart_evaluation(self, old: RunConfig, new: RunConfig) -> None:
+        """Only the evaluation settings changed: the trained stages stay valid, the scores
+        do not. The old metrics are kept in a dated copy and the generation scores dropped,
+        so the generation stage samples and scores again under the new settings."""
+        metrics = self.read_metrics()
+        if "generation" in metrics:
+            backup = self.path / f"metrics.before-{time.strftime('%Y%m%d-%H%M%S')}.json"
+            shutil.copy2(self.metrics_path, backup)
+            for key in ("generation", "generation_counts"):
+                metrics.pop(key, None)
+            tmp = self.metrics_path.with_suffix(".json.tmp")
+            tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
+            os.replace(tmp, self.metrics_path)
+            log.info(
+                "%s: only evaluation settings changed (%s); the trained stages are kept and the "
+                "samples scored again (earlier metrics kept in %s)",
+                self.path, config_differences(old, new), backup.name,
+            )
 
     @property
     def prior_settings_path(self) -> Path:
@@ -151,6 +175,12 @@ def comparable_config(config: RunConfig) -> dict[str, Any]:
     values = config.to_dict()
     values.pop("trainer", None)
     values["data"] = {k: v for k, v in values["data"].items() if k != "data_dir"}
+    return values
+
+
+def _settings_except_evaluation(config: RunConfig) -> dict[str, Any]:
+    values = comparable_config(config)
+    values.pop("evaluation", None)
     return values
 
 

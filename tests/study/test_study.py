@@ -204,3 +204,24 @@ def test_slurm_array_runs_every_cell(tmp_path: Path, ucr_dir: Path, monkeypatch:
         time.sleep(0.2)
     assert job["options"]["array"].startswith("0-3%") and job["options"]["partition"] == "debug"
     assert job["options"]["qos"] == "high" and set(job["tasks"].values()) == {"COMPLETED"}
+
+
+def test_floors_are_references_without_winners_and_lower_better_metrics_rank_low_first() -> None:
+    from types import SimpleNamespace
+
+    from ncvqvae.study.report import Summary, average_ranks, compare_to_baseline
+
+    spec = SimpleNamespace(datasets=["A", "B"], settings={"none": {}, "bt": {}}, baseline="none")
+    values = {}
+    for dataset, none, bt in (("A", 2.0, 1.0), ("B", 3.0, 1.5)):
+        values[(dataset, "none", "generation.fid")] = [none]
+        values[(dataset, "bt", "generation.fid")] = [bt]
+        values[(dataset, "none", "generation.fid_real")] = [0.5]
+        values[(dataset, "bt", "generation.fid_real")] = [0.6]
+    summary = Summary(values)
+    (fid,) = compare_to_baseline(summary, spec, "generation.fid")
+    assert (fid.wins, fid.losses) == (2, 0)
+    assert average_ranks(summary, spec, "generation.fid") == {"none": 2.0, "bt": 1.0}
+    # A floor from real data alone says nothing about the settings: no winner, no rank.
+    assert compare_to_baseline(summary, spec, "generation.fid_real") == []
+    assert average_ranks(summary, spec, "generation.fid_real") == {}

@@ -58,7 +58,13 @@ def preset(name: str) -> RunConfig:
             # on 2 cores; what each metric costs is in every run's timing.metrics_s (the
             # study benchmarks/studies/evaluation_gunpoint.yaml records it over seeds).
             evaluation=EvaluationConfig(
-                fcn_epochs=150, fcn_patience=40, cas_steps=250, post_hoc_steps=200, min_samples=512, min_cas_samples=500
+                fcn_epochs=150,
+                fcn_patience=40,
+                cas_steps=250,
+                cas_batch_size=32,
+                post_hoc_steps=200,
+                min_samples=256,
+                min_cas_samples=300,
             ),
             trainer=TrainerConfig(accelerator="cpu"),
         )

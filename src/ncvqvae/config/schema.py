@@ -206,6 +206,8 @@ class EvaluationConfig:
             the CAS / TRTR classifiers).
         fcn_patience: early-stopping patience (epochs) of the evaluator on its held-out part.
         cas_steps: step cap of the CAS and TRTR classifiers (one recipe for both).
+        cas_batch_size: their largest batch; a small training split uses a quarter of
+            itself per batch, so this bounds the synthetic side's cost per step.
         cas_patience: their early-stopping patience, in epochs, on a held-out part of
             their own training source.
         repeats: R, independently generated sample sets (and classifier fits) behind every
@@ -225,6 +227,7 @@ class EvaluationConfig:
     fcn_patience: int = setting(60, ge=1)
     cas_steps: int = setting(1000, ge=1)
     cas_patience: int = setting(20, ge=1)
+    cas_batch_size: int = setting(64, ge=1)
     repeats: int = setting(3, ge=1)
     halvings: int = setting(5, ge=1)
     post_hoc_steps: int = setting(300, ge=1)

@@ -40,6 +40,7 @@ def classifier_recipe(config: EvaluationConfig, seed: int) -> FCNTrainingConfig:
         patience=config.cas_patience,
         val_fraction=0.2,
         max_steps=config.cas_steps,
+        batch_size=config.cas_batch_size,
         seed=seed,
     )
 

@@ -48,7 +48,7 @@ ROCKET_SEED = 0  # one ROCKET space for every run of a dataset, whatever the run
 # numbers (computed once, cached), and two runs' FIDs differ by their samples alone.
 FLOOR_SEED = 0
 # Bumped whenever a metric's definition changes, so that `compare` can tell.
-METRICS_VERSION = 3
+METRICS_VERSION = 4
 
 
 @dataclass
@@ -196,11 +196,11 @@ def evaluate_samples(
         a, b = halvings.first[0], halvings.second[0]
         # The floors see real data only: cached, so the runs of a dataset share them.
         out["discriminative_score_real"] = cached_number(
-            "discriminative_real", data_key(x_test[a], x_test[b], steps, FLOOR_SEED),
+            "discriminative_real", data_key(x_test[a], x_test[b], steps, FLOOR_SEED, METRICS_VERSION),
             lambda: discriminative_score(x_test[a], x_test[b], steps=steps, seed=FLOOR_SEED, device=device),
         )
         out["predictive_score_real"] = cached_number(
-            "predictive_real", data_key(x_train, x_test, steps, FLOOR_SEED),
+            "predictive_real", data_key(x_train, x_test, steps, FLOOR_SEED, METRICS_VERSION),
             lambda: predictive_score(x_train, x_test, x_train, steps=steps, seed=FLOOR_SEED, device=device),
         )
         return out
@@ -266,9 +266,9 @@ def evaluate_samples(
         )))
         notes["n_conditional"] = len(samples.conditional)
         notes["cas_recipe"] = (
-            f"FCN, Adam 1e-3, at most {config.fcn_epochs} epochs and {config.cas_steps} steps, early "
-            f"stopping (patience {config.cas_patience} epochs) on 20% held out of its own training "
-            f"source; {config.repeats} fits each"
+            f"FCN, Adam 1e-3, batches of at most {config.cas_batch_size}, at most {config.fcn_epochs} "
+            f"epochs and {config.cas_steps} steps, early stopping (patience {config.cas_patience} "
+            f"epochs) on 20% held out of its own training source; {config.repeats} fits each"
         )
     return GenerationReport(metrics, notes, _rounded(timer.seconds))
 

@@ -17,9 +17,14 @@ is 0 for a univariate series); the discriminator reads the mean of the GRU's sta
 time rather than its last state, with Adam at 5e-3: on ECG200, real series against
 Gaussian noise, the last-state classifier at TimeGAN's 1e-3 scored between 0.09 and 0.33
 after 300 to 1000 steps depending on the seed, the averaged one 0.5 (perfect) after 300
-steps for every seed; and both GRUs train for a fixed number of Adam steps given by the
-config (TimeGAN: 2000 for the discriminator, 5000 for the predictor), which bounds the
-cost of evaluating on a CPU.
+steps for every seed. The discriminator's inputs are standardized with the real set's
+per-channel mean and std, not min-max scaled: min-max squeezed GunPoint into a band the
+GRU did not resolve in 200 steps (real vs Gaussian noise scored 0.08 at seed 0 and 0.02
+for real vs shuffled-in-time, as for two halves of real data), standardized inputs score
+0.45 to 0.5 on both at every seed tried. Its held-out fifth is class-balanced, so a
+classifier that learns nothing scores 0 rather than the split's imbalance. Both GRUs
+train for a fixed number of Adam steps given by the config (TimeGAN: 2000 for the
+discriminator, 5000 for the predictor), which bounds the cost of evaluating on a CPU.
 """
 
 from __future__ import annotations
@@ -64,12 +69,14 @@ def discriminative_score(real: np.ndarray, fake: np.ndarray, *, steps: int, seed
     n = min(len(real), len(fake))
     real = real[rng.choice(len(real), n, replace=False)]
     fake = fake[rng.choice(len(fake), n, replace=False)]
-    low, high = real.min(axis=(0, 2), keepdims=True), real.max(axis=(0, 2), keepdims=True)
-    x = _time_major(_minmax(np.concatenate([real, fake]), low, high)).to(device)
+    mean, std = real.mean(axis=(0, 2), keepdims=True), real.std(axis=(0, 2), keepdims=True)
+    x = _time_major((np.concatenate([real, fake]) - mean) / np.maximum(std, 1e-12)).to(device)
     y = torch.cat([torch.ones(n), torch.zeros(n)]).to(device)
-    order = torch.from_numpy(rng.permutation(2 * n))
-    n_train = int(0.8 * 2 * n)
-    train, test = order[:n_train], order[n_train:]
+    # The same share of each side held out (index i is real, n + i its synthetic peer).
+    n_test = max(1, round(0.2 * n)) if n > 1 else 0
+    real_order, fake_order = rng.permutation(n), n + rng.permutation(n)
+    test = torch.from_numpy(np.concatenate([real_order[:n_test], fake_order[:n_test]]))
+    train = torch.from_numpy(rng.permutation(np.concatenate([real_order[n_test:], fake_order[n_test:]])))
     generator = torch.Generator().manual_seed(seed)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -23,9 +23,12 @@ from ncvqvae.run_folder import RunFolder
 from ncvqvae.study.cell import cell_status, error_path, log_path
 from ncvqvae.study.spec import StudySpec
 
-# Which way is better, for the metrics a study's tables lead with.
+# Which way is better, for the metrics a study's tables lead with. A reference (a floor
+# computed from real data alone, the evaluator's own accuracy, TRTR) does not depend on
+# the generator: it has no better direction, no bold, no wins and no ranks.
 HIGHER = "higher"
 LOWER = "lower"
+REFERENCE = "reference"
 DIRECTIONS = {
     "tokenizer.probe.svm": HIGHER,
     "tokenizer.probe.knn": HIGHER,
@@ -35,12 +38,44 @@ DIRECTIONS = {
     "generation.fid": LOWER,
     "generation.fid_recon": LOWER,
     "generation.cas": HIGHER,
-    "generation.trtr": HIGHER,
     "generation.is_mean": HIGHER,
     "generation.cfid": LOWER,
     "generation.near_copy_rate": LOWER,
     "generation.nn_train_ratio": HIGHER,
+    "generation.cas_trtr_ratio": HIGHER,
+    "generation.fid_full": LOWER,
+    "generation.fid_conditional": LOWER,
+    "generation.rocket_fid": LOWER,
+    "generation.rocket_fid_full": LOWER,
+    "generation.rocket_fid_recon": LOWER,
+    "generation.discriminative_score": LOWER,
+    "generation.predictive_score": LOWER,
+    "generation.precision": HIGHER,
+    "generation.recall": HIGHER,
+    "generation.density": HIGHER,
+    "generation.coverage": HIGHER,
+    "generation.cond_acc": HIGHER,
+    "generation.mdd": LOWER,
+    "generation.acd": LOWER,
+    "generation.sd": LOWER,
+    "generation.kd": LOWER,
+    "evaluator.test_accuracy": REFERENCE,
+    "generation.trtr": REFERENCE,
+    "generation.fid_real": REFERENCE,
+    "generation.rocket_fid_real": REFERENCE,
+    "generation.discriminative_score_real": REFERENCE,
+    "generation.predictive_score_real": REFERENCE,
 }
+
+
+def direction(metric: str) -> str:
+    """``higher``, ``lower`` or ``reference``; a metric not listed counts as higher-better."""
+    return DIRECTIONS.get(metric, HIGHER)
+
+
+def _direction_label(metric: str) -> str:
+    d = direction(metric)
+    return "a reference from real data: no direction" if d == REFERENCE else f"{d} is better"
 DEFAULT_HEADLINE = {
     "tokenizer": ("tokenizer.probe.svm", "tokenizer.probe.knn", "tokenizer.recon_mse", "tokenizer.perplexity"),
     "full": (
@@ -146,7 +181,9 @@ def compare_to_baseline(summary: Summary, spec: StudySpec, metric: str) -> list[
     signed-rank test over those datasets (scipy), 1.0 when every difference is 0."""
     from scipy.stats import wilcoxon
 
-    sign = 1.0 if DIRECTIONS.get(metric, HIGHER) == HIGHER else -1.0
+    if direction(metric) == REFERENCE:
+        return []
+    sign = 1.0 if direction(metric) == HIGHER else -1.0
     out = []
     for setting in spec.settings:
         if setting == spec.baseline:
@@ -188,9 +225,9 @@ def average_ranks(summary: Summary, spec: StudySpec, metric: str) -> dict[str, f
     from scipy.stats import rankdata
 
     _, scores = rank_matrix(summary, spec, metric)
-    if len(scores) == 0:
+    if len(scores) == 0 or direction(metric) == REFERENCE:
         return {}
-    signed = -scores if DIRECTIONS.get(metric, HIGHER) == HIGHER else scores
+    signed = -scores if direction(metric) == HIGHER else scores
     ranks = np.vstack([rankdata(row) for row in signed])
     return dict(zip(spec.settings, ranks.mean(axis=0).tolist()))
 
@@ -244,13 +281,15 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
         "",
     ]
     for metric in _headline(spec, summary):
-        direction = DIRECTIONS.get(metric, HIGHER)
-        lines += [f"## {metric} ({direction} is better)", "", "| dataset | " + " | ".join(settings) + " |",
+        better = direction(metric)
+        lines += [f"## {metric} ({_direction_label(metric)})", "", "| dataset | " + " | ".join(settings) + " |",
                   "|---|" + "---:|" * len(settings)]
         for dataset in spec.datasets:
             stats = [summary.stats(dataset, s, metric) for s in settings]
             finite = [st[0] for st in stats if st[2]]
-            best = (max(finite) if direction == HIGHER else min(finite)) if finite else None
+            best = None
+            if finite and better != REFERENCE:
+                best = max(finite) if better == HIGHER else min(finite)
             cells = []
             for setting, (mean, std, n) in zip(settings, stats):
                 text = _fmt(mean, std, n)
@@ -323,7 +362,7 @@ def plot_metric(spec: StudySpec, rows: list[CellRow], summary: Summary, metric: 
             seeds = [r.metrics[metric] for r in rows if r.dataset == dataset and r.setting == setting and metric in r.metrics]
             ax.scatter([x] * len(seeds), seeds, s=10, color=f"C{k}", alpha=0.45)
     ax.set_xticks(range(len(spec.datasets)), spec.datasets, rotation=30, ha="right")
-    ax.set_ylabel(f"{metric} ({DIRECTIONS.get(metric, HIGHER)} is better)")
+    ax.set_ylabel(f"{metric} ({_direction_label(metric)})")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
@@ -337,7 +376,7 @@ def plot_critical_difference(spec: StudySpec, summary: Summary, metric: str, pat
     None when there are too few datasets or settings to draw one."""
     datasets, scores = rank_matrix(summary, spec, metric)
     # aeon's diagram starts from a Friedman test, which needs three settings or more.
-    if len(datasets) < 2 or len(spec.settings) < 3:
+    if len(datasets) < 2 or len(spec.settings) < 3 or direction(metric) == REFERENCE:
         return None
     import matplotlib
 
@@ -346,7 +385,7 @@ def plot_critical_difference(spec: StudySpec, summary: Summary, metric: str, pat
     from aeon.visualisation import plot_critical_difference as aeon_cd
 
     try:
-        fig, _ = aeon_cd(scores, list(spec.settings), lower_better=DIRECTIONS.get(metric, HIGHER) == LOWER)
+        fig, _ = aeon_cd(scores, list(spec.settings), lower_better=direction(metric) == LOWER)
     except (ValueError, ZeroDivisionError):
         return None
     fig.savefig(path, dpi=110, bbox_inches="tight")
