@@ -51,6 +51,9 @@ from ncvqvae.training.trainer import check_accelerator, evaluation_device, is_ma
 
 log = logging.getLogger("ncvqvae")
 
+# One evaluator (and one set of CAS/TRTR seeds and floors) per dataset, whatever the run's
+# seed, as one Inception network serves every image generator: the spread of FID over
+# training seeds is then the generators', not the feature spaces'.
 EVALUATOR_SEED = 0
 STAGES = ("evaluator", "tokenizer", "prior", "generation", "report")
 
@@ -283,9 +286,6 @@ def run_evaluator_stage(ctx: RunContext) -> Evaluator | None:
         ctx.data.y_test,
         ctx.data.n_classes,
         ctx.config.evaluation,
-        # One evaluator per dataset, whatever the run's seed (as one Inception network
-        # serves every image generator): the spread of FID over training seeds is then
-        # the generators', not the feature spaces'.
         seed=EVALUATOR_SEED,
         progress=ctx.config.trainer.progress_bar,
         device=evaluation_device(ctx.config.trainer),
@@ -330,9 +330,6 @@ def run_generation_stage(
         ctx.data.n_classes,
         None if evaluator is None else evaluator.model,
         ctx.config.evaluation,
-        # One evaluator per dataset, whatever the run's seed (as one Inception network
-        # serves every image generator): the spread of FID over training seeds is then
-        # the generators', not the feature spaces'.
         seed=EVALUATOR_SEED,
         progress=ctx.config.trainer.progress_bar,
         reconstructed_test=encode_split(model.tokenizer, ctx.x_test).reconstruction,

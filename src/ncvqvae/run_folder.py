@@ -119,9 +119,7 @@ class RunFolder:
             shutil.copy2(self.metrics_path, backup)
             for key in ("generation", "generation_counts"):
                 metrics.pop(key, None)
-            tmp = self.metrics_path.with_suffix(".json.tmp")
-            tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
-            os.replace(tmp, self.metrics_path)
+            self._write_metrics(metrics)
             log.info(
                 "%s: only evaluation settings changed (%s); the trained stages are kept and the "
                 "samples scored again (earlier metrics kept in %s)",
@@ -164,10 +162,14 @@ class RunFolder:
                 metrics[key] = {**metrics[key], **value}
             else:
                 metrics[key] = value
+        self._write_metrics(metrics)
+        return metrics
+
+    def _write_metrics(self, metrics: dict[str, Any]) -> None:
+        """Atomically: an interrupted write never leaves half a metrics.json behind."""
         tmp = self.metrics_path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(metrics, indent=2, default=_json_default))
         os.replace(tmp, self.metrics_path)
-        return metrics
 
 
 def comparable_config(config: RunConfig) -> dict[str, Any]:

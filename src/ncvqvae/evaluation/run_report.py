@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ncvqvae import __version__
-
-HIGHER, LOWER = "higher", "lower"
+from ncvqvae.evaluation.directions import HIGHER, LOWER
 
 
 @dataclass(frozen=True)

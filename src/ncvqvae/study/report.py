@@ -19,63 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ncvqvae.evaluation.directions import HIGHER, LOWER, REFERENCE, direction, direction_label
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.study.cell import cell_status, error_path, log_path
 from ncvqvae.study.spec import StudySpec
 
-# Which way is better, for the metrics a study's tables lead with. A reference (a floor
-# computed from real data alone, the evaluator's own accuracy, TRTR) does not depend on
-# the generator: it has no better direction, no bold, no wins and no ranks.
-HIGHER = "higher"
-LOWER = "lower"
-REFERENCE = "reference"
-DIRECTIONS = {
-    "tokenizer.probe.svm": HIGHER,
-    "tokenizer.probe.knn": HIGHER,
-    "tokenizer.recon_mse": LOWER,
-    "tokenizer.perplexity": HIGHER,
-    "prior.val_masked_acc": HIGHER,
-    "generation.fid": LOWER,
-    "generation.fid_recon": LOWER,
-    "generation.cas": HIGHER,
-    "generation.is_mean": HIGHER,
-    "generation.cfid": LOWER,
-    "generation.near_copy_rate": LOWER,
-    "generation.nn_train_ratio": HIGHER,
-    "generation.cas_trtr_ratio": HIGHER,
-    "generation.fid_full": LOWER,
-    "generation.fid_conditional": LOWER,
-    "generation.rocket_fid": LOWER,
-    "generation.rocket_fid_full": LOWER,
-    "generation.rocket_fid_recon": LOWER,
-    "generation.discriminative_score": LOWER,
-    "generation.predictive_score": LOWER,
-    "generation.precision": HIGHER,
-    "generation.recall": HIGHER,
-    "generation.density": HIGHER,
-    "generation.coverage": HIGHER,
-    "generation.cond_acc": HIGHER,
-    "generation.mdd": LOWER,
-    "generation.acd": LOWER,
-    "generation.sd": LOWER,
-    "generation.kd": LOWER,
-    "evaluator.test_accuracy": REFERENCE,
-    "generation.trtr": REFERENCE,
-    "generation.fid_real": REFERENCE,
-    "generation.rocket_fid_real": REFERENCE,
-    "generation.discriminative_score_real": REFERENCE,
-    "generation.predictive_score_real": REFERENCE,
-}
-
-
-def direction(metric: str) -> str:
-    """``higher``, ``lower`` or ``reference``; a metric not listed counts as higher-better."""
-    return DIRECTIONS.get(metric, HIGHER)
-
-
-def _direction_label(metric: str) -> str:
-    d = direction(metric)
-    return "a reference from real data: no direction" if d == REFERENCE else f"{d} is better"
 DEFAULT_HEADLINE = {
     "tokenizer": ("tokenizer.probe.svm", "tokenizer.probe.knn", "tokenizer.recon_mse", "tokenizer.perplexity"),
     "full": (
@@ -282,7 +230,7 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
     ]
     for metric in _headline(spec, summary):
         better = direction(metric)
-        lines += [f"## {metric} ({_direction_label(metric)})", "", "| dataset | " + " | ".join(settings) + " |",
+        lines += [f"## {metric} ({direction_label(metric)})", "", "| dataset | " + " | ".join(settings) + " |",
                   "|---|" + "---:|" * len(settings)]
         for dataset in spec.datasets:
             stats = [summary.stats(dataset, s, metric) for s in settings]
@@ -362,7 +310,7 @@ def plot_metric(spec: StudySpec, rows: list[CellRow], summary: Summary, metric: 
             seeds = [r.metrics[metric] for r in rows if r.dataset == dataset and r.setting == setting and metric in r.metrics]
             ax.scatter([x] * len(seeds), seeds, s=10, color=f"C{k}", alpha=0.45)
     ax.set_xticks(range(len(spec.datasets)), spec.datasets, rotation=30, ha="right")
-    ax.set_ylabel(f"{metric} ({_direction_label(metric)})")
+    ax.set_ylabel(f"{metric} ({direction_label(metric)})")
     ax.legend(fontsize=8)
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()
