@@ -38,14 +38,17 @@ REFERENCE = HERE.parents[1] / "shared" / "reference" / "reference_speed_cpu.csv"
 THREADS = 2
 
 # (our row, its mode in reference_side.py, the row name in reference_speed_cpu.csv, batch)
+# (our row, its mode in reference_side.py, the row name in reference_speed_cpu.csv, batch,
+#  the target ratio ours / theirs in series/s)
 ROWS = [
-    ("stage-1 step, Barlow Twins, projector 4096", "stage1_barlowtwins", "ncvqvae_stage1_step_barlowtwins_proj4096", 128),
-    ("stage-1 step, baseline (no SSL)", "stage1_baseline", "baseline_stage1_step", 128),
-    ("MaskGIT step (tokenizing the raw batch)", "stage2", "maskgit_train_step", 256),
-    ("unconditional sampling, T = 10", "sample_uncond", "sampling_unconditional_T10", 256),
-    ("class-conditional sampling, T = 10, w = 1", "sample_cond", "sampling_class_conditional_T10_w1", 256),
-    ("guided sampling, T = 10, w = 2 (theirs: w = 1)", "sample_cond", "", 256),
+    ("stage-1 step, Barlow Twins, projector 4096", "stage1_barlowtwins", "ncvqvae_stage1_step_barlowtwins_proj4096", 128, 1.5),
+    ("stage-1 step, baseline (no SSL)", "stage1_baseline", "baseline_stage1_step", 128, 1.3),
+    ("MaskGIT step (tokenizing the raw batch)", "stage2", "maskgit_train_step", 256, 1.5),
+    ("unconditional sampling, T = 10", "sample_uncond", "sampling_unconditional_T10", 256, 1.5),
+    ("class-conditional sampling, T = 10, w = 1", "sample_cond", "sampling_class_conditional_T10_w1", 256, 3.0),
+    ("guided sampling, T = 10, w = 2 (theirs: w = 1)", "sample_cond", "", 256, 1.5),
 ]
+RSS_TARGET = 0.7  # stage-1 peak RSS, ours / theirs, at most
 
 
 def _peak_rss_mib() -> float:
@@ -189,12 +192,50 @@ def profile_stage1(length: int) -> str:
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
 
 
+def _write_csv(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+def _finished_rows(path: Path, side_by_side: bool) -> list[dict]:
+    """Rows an earlier, stopped run of the same kind (side by side or not) wrote."""
+    if not path.is_file():
+        return []
+    with path.open() as f:
+        rows = list(csv.DictReader(f))
+    kind = "side by side" if side_by_side else None
+    return [r for r in rows if (r["reference"] == kind) == side_by_side]
+
+
+def _target_verdicts(rows: list[dict]) -> list[str]:
+    """One phrase per measured row: its ratio against its target, and peak RSS for stage 1."""
+    verdicts = []
+    for r in rows:
+        if r["ratio"] in ("", None):
+            continue
+        ratio, target = float(r["ratio"]), float(r["target_ratio"])
+        verdicts.append(f"{r['what']} L={r['L']}: {ratio:.2f}x, target >= {target}x "
+                        f"({'met' if ratio >= target else 'not met'})")
+        if str(r["what"]).startswith("stage-1") and r["reference_rss_mib"] not in ("", None):
+            rss = float(r["ours_rss_mib"]) / float(r["reference_rss_mib"])
+            verdicts.append(f"{r['what']} L={r['L']} peak RSS: {rss:.2f}x, target <= {RSS_TARGET}x "
+                            f"({'met' if rss <= RSS_TARGET else 'not met'})")
+    return verdicts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[140, 500])
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows speed_cpu.csv already holds from a stopped run of the same kind")
     args = parser.parse_args()
     side_by_side = bool(os.environ.get("REF_DIR") and os.environ.get("REF_PYTHON"))
     if side_by_side:
@@ -204,9 +245,13 @@ def main() -> None:
     print(f"fp32 2048^3 matmul: {gflops:.0f} GFLOP/s with {THREADS} threads; "
           f"{'side by side, ' + str(args.passes) + ' passes' if side_by_side else 'NO reference code: recorded figures from another machine'}", flush=True)
     recorded = recorded_reference()
-    rows = []
+    csv_path = args.out / "speed_cpu.csv"
+    rows = _finished_rows(csv_path, side_by_side) if args.resume else []
+    done = {(r["what"], int(r["L"])) for r in rows}
     for length in args.lengths:
-        for what, mode, recorded_name, batch in ROWS:
+        for what, mode, recorded_name, batch, target in ROWS:
+            if (what, length) in done:
+                continue
             guidance = 2.0 if "w = 2" in what else 1.0
             ours_runs, their_runs = [], []
             for _ in range(args.passes):
@@ -222,6 +267,7 @@ def main() -> None:
                 "ours_series_s": round(o["series_per_s"], 1),
                 "reference_series_s": round(t["series_per_s"], 1) if t else "",
                 "ratio": round(o["series_per_s"] / t["series_per_s"], 2) if t else "",
+                "target_ratio": target,
                 "ours_rss_mib": round(o["peak_rss_mib"]),
                 "reference_rss_mib": round(t["peak_rss_mib"]) if t and t.get("peak_rss_mib") == t.get("peak_rss_mib") else "",
                 "ours_params": int(o["params"]), "reference_params": int(t["params"]) if t.get("params") else "",
@@ -235,11 +281,7 @@ def main() -> None:
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    with (args.out / "speed_cpu.csv").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+            _write_csv(csv_path, rows)  # row by row: a stopped benchmark keeps what it measured
     lines = [
         "# Speed on this machine, ours beside the method authors' code",
         "",
@@ -254,9 +296,10 @@ def main() -> None:
     for r in rows:
         lines.append(
             f"| {r['what']} | {r['L']} | {r['batch']} | {r['ours_series_s']} | {r['reference_series_s']} | {r['ratio']} | "
-            f"{r['ours_gflops_per_series']} | {r['reference_gflops_per_series']} | {r['ours_params']:,} / {r['reference_params'] or '-'} | "
+            f"{r['ours_gflops_per_series']} | {r['reference_gflops_per_series']} | {int(r['ours_params']):,} / {r['reference_params'] or '-'} | "
             f"{r['roofline_series_s']} | {r['ours_share_of_roofline']} | {r['ours_rss_mib']} / {r['reference_rss_mib'] or '-'} |"
         )
+    lines += ["", "Targets (ours / theirs): " + "; ".join(_target_verdicts(rows)) + "."]
     if not args.no_profile:
         lines += ["", f"Profile of our stage-1 step (Barlow Twins, L = {args.lengths[0]}, batch 128, 3 steps):", "",
                   "```", _fresh(profile_stage1, args.lengths[0]), "```"]
