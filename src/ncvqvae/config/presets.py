@@ -62,7 +62,7 @@ def preset(name: str) -> RunConfig:
                 fcn_patience=40,
                 cas_steps=250,
                 cas_batch_size=32,
-                post_hoc_steps=200,
+                post_hoc_steps=100,
                 min_samples=256,
                 min_cas_samples=300,
             ),
