@@ -225,3 +225,21 @@ def test_floors_are_references_without_winners_and_lower_better_metrics_rank_low
     # A floor from real data alone says nothing about the settings: no winner, no rank.
     assert compare_to_baseline(summary, spec, "generation.fid_real") == []
     assert average_ranks(summary, spec, "generation.fid_real") == {}
+
+
+def test_a_one_seed_cell_shows_its_spread_over_draws_and_one_setting_gets_no_rank() -> None:
+    from types import SimpleNamespace
+
+    from ncvqvae.study.report import Summary, markdown
+
+    spec = SimpleNamespace(datasets=["A"], settings={"bt": {}}, seeds=[0], baseline="bt", stages="full",
+                           headline=["generation.fid", "generation.is_mean"])
+    summary = Summary({
+        ("A", "bt", "generation.fid"): [0.9], ("A", "bt", "generation.fid_std"): [0.05],
+        ("A", "bt", "generation.is_mean"): [1.8], ("A", "bt", "generation.is_std"): [0.1],
+    })
+    text = markdown(spec, [], summary, {}, "")
+    assert "| A | 0.9 ± 0.05 (R) |" in text
+    # IS's std is over splits of one set, not over draws: not shown as a spread over R.
+    assert "| A | 1.8 (n=1) |" in text
+    assert "Average rank" not in text

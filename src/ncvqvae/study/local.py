@@ -48,7 +48,11 @@ def threads_per_worker(workers: int) -> int:
 def run_local(study_dir: Path, cells: list[Cell], stages: str, *, workers: int, progress: StudyProgress) -> None:
     """Run ``cells`` with at most ``workers`` at a time; returns when all have ended."""
     threads = threads_per_worker(workers)
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads), "PYTHONWARNINGS": "ignore"}
+    # Every thread pool a cell may start (torch's OpenMP, NumPy's BLAS, ROCKET's numba) gets
+    # its share only: one pool sized for the whole machine busy-waits on the cores the other
+    # workers need.
+    pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
+    env = {**os.environ, **{name: str(threads) for name in pools}, "PYTHONWARNINGS": "ignore"}
     queue = list(cells)
     running: list[Running] = []
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)

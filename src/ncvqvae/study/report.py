@@ -194,12 +194,25 @@ def reference_setting(spec: StudySpec, setting: str) -> str:
     return "none" if ssl.method == "none" else f"{ssl.method}_{ssl.augment}"
 
 
-def _fmt(mean: float, std: float, n: int) -> str:
+def _fmt(mean: float, std: float, n: int, within_run: float = math.nan) -> str:
+    """``within_run``: with one seed, the run's own ``<metric>_std`` (over its R sample
+    sets or classifier fits), shown instead of a seed spread that does not exist."""
     if n == 0:
         return "–"
     if not math.isfinite(std):
+        if n == 1 and math.isfinite(within_run):
+            return f"{mean:.4g} ± {within_run:.2g} (R)"
         return f"{mean:.4g} (n={n})"
     return f"{mean:.4g} ± {std:.2g}"
+
+
+def _within_run_std(summary: Summary, dataset: str, setting: str, metric: str) -> float:
+    """A one-seed cell's spread over its R draws, where the run recorded one (IS's
+    ``is_std`` is over splits of one set, not over draws, so it is left out)."""
+    if metric.endswith(("_std", ".is_mean")):
+        return math.nan
+    mean, _, n = summary.stats(dataset, setting, f"{metric}_std")
+    return mean if n == 1 else math.nan
 
 
 def _headline(spec: StudySpec, summary: Summary) -> list[str]:
@@ -223,7 +236,8 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
         f"{len(spec.datasets)} datasets x {len(settings)} settings x {len(spec.seeds)} seeds "
         f"({spec.stages}); {done} of {len(rows)} cells finished{elapsed}; the cells' own stage times "
         f"sum to {compute_h:.2f} h. Baseline: `{spec.baseline}`. "
-        "Each cell: mean ± std over seeds (std with ddof 1); **bold**: the best setting per dataset. "
+        "Each cell: mean ± std over seeds (std with ddof 1); with one seed, \"± s (R)\" is the run's own "
+        "spread over its R generated sample sets or classifier fits. **bold**: the best setting per dataset. "
         "In brackets, the method authors' published mean ± std for the same dataset and setting "
         "(GPU, 1000 epochs, 4 seeds), where the reference has it.",
         "",
@@ -240,7 +254,7 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
                 best = max(finite) if better == HIGHER else min(finite)
             cells = []
             for setting, (mean, std, n) in zip(settings, stats):
-                text = _fmt(mean, std, n)
+                text = _fmt(mean, std, n, _within_run_std(summary, dataset, setting, metric))
                 if n and best is not None and mean == best and len(finite) > 1:
                     text = f"**{text}**"
                 ref_metric = REFERENCE_METRICS.get(metric)
@@ -258,7 +272,7 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
             for c in comparisons:
                 lines.append(f"| {c.setting} | {c.wins} / {c.ties} / {c.losses} | {c.mean_difference:+.4g} | {c.p_value:.3g} | {c.n_datasets} |")
         ranks = average_ranks(summary, spec, metric)
-        if ranks:
+        if len(ranks) > 1:
             order = sorted(ranks, key=ranks.get)
             lines += ["", "Average rank (1 = best): " + ", ".join(f"{s} {ranks[s]:.2f}" for s in order)]
         lines.append("")
