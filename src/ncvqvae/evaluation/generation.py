@@ -48,7 +48,7 @@ ROCKET_SEED = 0  # one ROCKET space for every run of a dataset, whatever the run
 # numbers (computed once, cached), and two runs' FIDs differ by their samples alone.
 FLOOR_SEED = 0
 # Bumped whenever a metric's definition changes, so that `compare` can tell.
-METRICS_VERSION = 5
+METRICS_VERSION = 6
 
 
 @dataclass
