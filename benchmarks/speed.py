@@ -96,6 +96,7 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa
     from ncvqvae.prior.build import build_prior
     from ncvqvae.prior.sampling import sample_tokens
     from ncvqvae.tokenizer.objective import StageOneObjective, build_tokenizer
+    from ncvqvae.training.optim import build_adamw
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(0)
@@ -104,7 +105,7 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa
     if mode.startswith("stage1"):
         ssl = paper.ssl.__class__(method="barlowtwins" if "barlow" in mode else "none")
         model = StageOneObjective(paper.tokenizer, ssl, in_channels=1, length=length)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
+        optimizer = build_adamw(model, lr=1e-3)  # what training uses
         augment = build_augmentation("warp")
         gen = torch.Generator().manual_seed(0)
 
@@ -120,7 +121,7 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa
     prior = build_prior(paper.prior, tokenizer, n_classes=5)
     params = sum(p.numel() for p in prior.parameters())
     if mode == "stage2":
-        optimizer = torch.optim.AdamW(prior.parameters(), lr=1e-3)
+        optimizer = build_adamw(prior, lr=1e-3)
         labels = torch.randint(0, 5, (batch,))
         x_np = x.numpy()
 
