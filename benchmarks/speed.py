@@ -249,6 +249,7 @@ def main() -> None:
     csv_path = args.out / "speed_cpu.csv"
     rows = _finished_rows(csv_path, side_by_side) if args.resume else []
     done = {(r["what"], int(r["L"])) for r in rows}
+    kept = len(rows)
     for length in args.lengths:
         for what, mode, recorded_name, batch, target in ROWS:
             if (what, length) in done:
@@ -289,7 +290,8 @@ def main() -> None:
         f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}`; "
         f"{THREADS} threads; fp32 matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
         + ("Ours and theirs alternate, fresh process each, per-row medians of the passes." if side_by_side
-           else "**No reference code was run: reference figures were recorded on another machine and the ratios do not compare like with like.**"),
+           else "**No reference code was run: reference figures were recorded on another machine and the ratios do not compare like with like.**")
+        + (f" {kept} rows were kept from an earlier run of this command (--resume); each row's roofline uses the matmul throughput of its own run." if kept else ""),
         "",
         "| what | L | batch | ours series/s | theirs series/s | ours / theirs | ours GFLOP/series | theirs GFLOP/series | params ours / theirs | roofline series/s | share of roofline | RSS MiB ours / theirs |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---|",
