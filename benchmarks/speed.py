@@ -37,7 +37,6 @@ HERE = Path(__file__).resolve().parent
 REFERENCE = HERE.parents[1] / "shared" / "reference" / "reference_speed_cpu.csv"
 THREADS = 2
 
-# (our row, its mode in reference_side.py, the row name in reference_speed_cpu.csv, batch)
 # (our row, its mode in reference_side.py, the row name in reference_speed_cpu.csv, batch,
 #  the target ratio ours / theirs in series/s)
 ROWS = [
@@ -209,8 +208,7 @@ def _finished_rows(path: Path, side_by_side: bool) -> list[dict]:
         return []
     with path.open() as f:
         rows = list(csv.DictReader(f))
-    kind = "side by side" if side_by_side else None
-    return [r for r in rows if (r["reference"] == kind) == side_by_side]
+    return [r for r in rows if (r["reference"] == "side by side") == side_by_side]
 
 
 def _target_verdicts(rows: list[dict]) -> list[str]:

@@ -49,8 +49,7 @@ def run_local(study_dir: Path, cells: list[Cell], stages: str, *, workers: int, 
     """Run ``cells`` with at most ``workers`` at a time; returns when all have ended."""
     threads = threads_per_worker(workers)
     # Every thread pool a cell may start (torch's OpenMP, NumPy's BLAS, ROCKET's numba) gets
-    # its share only: one pool sized for the whole machine busy-waits on the cores the other
-    # workers need.
+    # its share of the cores only, so that N workers never start more threads than cores.
     pools = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS")
     env = {**os.environ, **{name: str(threads) for name in pools}, "PYTHONWARNINGS": "ignore"}
     queue = list(cells)

@@ -207,9 +207,9 @@ def _fmt(mean: float, std: float, n: int, within_run: float = math.nan) -> str:
 
 
 def _within_run_std(summary: Summary, dataset: str, setting: str, metric: str) -> float:
-    """A one-seed cell's spread over its R draws, where the run recorded one (IS's
-    ``is_std`` is over splits of one set, not over draws, so it is left out)."""
-    if metric.endswith(("_std", ".is_mean")):
+    """A one-seed cell's spread over its R draws, where the run recorded ``<metric>_std``
+    (IS has none: its ``is_std`` is over splits of one set, not over draws)."""
+    if metric.endswith("_std"):
         return math.nan
     mean, _, n = summary.stats(dataset, setting, f"{metric}_std")
     return mean if n == 1 else math.nan
