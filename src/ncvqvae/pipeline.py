@@ -42,6 +42,7 @@ from ncvqvae.evaluation.tokens import (
     fraction_used,
     perplexity,
 )
+from ncvqvae.model.export import load_export
 from ncvqvae.model.trained import TrainedModel, load_prior, load_tokenizer, tokenize_series
 from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
@@ -161,10 +162,14 @@ def run_tokenizer_stage(ctx: RunContext) -> Tokenizer:
     elapsed = time.perf_counter() - start
     if not is_main_process():
         return tokenizer
-    ctx.folder.update_metrics(
-        {"tokenizer": tokenizer_metrics(tokenizer, ctx), "timing": {"tokenizer_s": elapsed}}
-    )
+    metrics = {**tokenizer_metrics(tokenizer, ctx), "selection": exported_selection(ctx.folder.tokenizer_path)}
+    ctx.folder.update_metrics({"tokenizer": metrics, "timing": {"tokenizer_s": elapsed}})
     return tokenizer
+
+
+def exported_selection(path: Path) -> dict[str, Any]:
+    """Which step's weights a stage exported, and by which rule (last / best on validation)."""
+    return load_export(path)["meta"].get("selection", {})
 
 
 def check_tokenizer_matches_data(meta: dict[str, Any], data: TimeSeriesDataset, path: Path) -> None:
@@ -212,7 +217,8 @@ def run_prior_stage(ctx: RunContext, tokenizer: Tokenizer) -> TrainedModel:
     model = _trained_model(ctx, tokenizer, prior)
     if not is_main_process():
         return model
-    ctx.folder.update_metrics({"prior": prior_metrics(model, ctx), "timing": {"prior_s": elapsed}})
+    metrics = {**prior_metrics(model, ctx), "selection": exported_selection(ctx.folder.prior_path)}
+    ctx.folder.update_metrics({"prior": metrics, "timing": {"prior_s": elapsed}})
     return model
 
 

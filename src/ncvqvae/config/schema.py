@@ -51,6 +51,9 @@ class DataConfig:
             test part (``test_fraction``).
         labels_file: a ``.npy`` array (N,) of labels for ``data_file``; without it the
             data are unlabelled (tokenizer and an unconditional prior only).
+        validation_fraction: the share of the training split both stages hold out to
+            validate on (:mod:`ncvqvae.data.validation`); 0 trains on all of it and the
+            loss curves' "val" is the test split, watched but never used to choose.
     """
 
     dataset: str = "GunPoint"
@@ -59,6 +62,7 @@ class DataConfig:
     data_file: str | None = None
     labels_file: str | None = None
     test_fraction: float = setting(0.3, gt=0, lt=1)
+    validation_fraction: float = setting(0.0, ge=0, lt=1)
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,9 @@ class OptimConfig:
             epochs and steps comes first ends training.
         batch_size: series per step (capped at the training-set size).
         lr, weight_decay: AdamW settings.
+        select: which weights the stage exports: ``last``, or ``best``, those of the
+            validation with the lowest validation loss (needs
+            ``data.validation_fraction`` > 0: the choice never sees the test split).
     """
 
     epochs: int = setting(1000, ge=1)
@@ -195,6 +202,7 @@ class OptimConfig:
     batch_size: int = setting(128, ge=1)
     lr: float = setting(1e-3, gt=0)
     weight_decay: float = setting(1e-3, ge=0)
+    select: str = setting("last", choices=("last", "best"))
 
 
 @dataclass(frozen=True)
@@ -322,6 +330,12 @@ def validate(cfg: RunConfig) -> None:
         if width % prior.n_heads and prior.head_dim is None:
             raise ConfigError(
                 f"prior.{name} ({width}) must be divisible by prior.n_heads ({prior.n_heads})"
+            )
+    for stage in ("stage1", "stage2"):
+        if getattr(cfg, stage).select == "best" and cfg.data.validation_fraction == 0:
+            raise ConfigError(
+                f"{stage}.select: best chooses a checkpoint on a validation split, and "
+                "data.validation_fraction is 0; set it (e.g. 0.2) so the choice never sees the test split"
             )
     devices = cfg.trainer.devices
     if isinstance(devices, str) and devices != "auto" or isinstance(devices, int) and devices < 1:

@@ -3,23 +3,32 @@
 Each ``fit_*`` function resumes from the stage's last checkpoint when there is one, and
 ends by writing the stage's export (``tokenizer.pt`` / ``prior.pt``): a small file with
 the config and the weights that evaluation and sampling load without Lightning.
+
+With ``data.validation_fraction`` > 0 both stages train on the rest of the training split
+and validate on the held-out part (the same series in both); the test split is then not
+read here at all. Without it they train on the whole training split and their "val" curves
+watch the test split, which nothing here chooses by.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ncvqvae.config import RunConfig
 from ncvqvae.data.dataset import TimeSeriesDataset
 from ncvqvae.data.standardize import Standardizer
+from ncvqvae.data.validation import validation_split
 from ncvqvae.model.export import save_export
 from ncvqvae.model.trained import tokenize_series
 from ncvqvae.prior.build import Prior, build_prior
 from ncvqvae.tokenizer.objective import Tokenizer
+from ncvqvae.training.selection import restore_selected
 from ncvqvae.training.stage_one import TokenizerModule
 from ncvqvae.training.stage_two import PriorModule
 from ncvqvae.training.trainer import (
@@ -48,6 +57,19 @@ def _loader(tensors: list[torch.Tensor], batch: int, *, shuffle: bool, seed: int
     )
 
 
+def _fit_and_val(
+    config: RunConfig, data: TimeSeriesDataset, train: list[torch.Tensor], test: Callable[[], list[torch.Tensor]]
+) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The tensors a stage trains on and those it validates on: the training split less
+    its held-out part and that part, or (no validation split) all of it and the test
+    split, built only then (``test`` is called lazily)."""
+    if config.data.validation_fraction == 0:
+        return train, test()
+    split = validation_split(data.y_train, len(train[0]), config.data.validation_fraction, config.seed)
+    fit, val = torch.from_numpy(split.fit), torch.from_numpy(split.val)
+    return [t[fit] for t in train], [t[val] for t in train]
+
+
 def _val_every(epochs: int) -> int:
     """About 20 validations per stage, whatever the number of epochs."""
     return max(1, epochs // 20)
@@ -70,10 +92,12 @@ def _checkpoint_every(epochs: int, steps: int) -> int:
 def fit_tokenizer(
     config: RunConfig, data: TimeSeriesDataset, standardizer: Standardizer, run_dir: Path
 ) -> Tokenizer:
-    """Train stage 1 on the training split (validating on test) and export it."""
+    """Train stage 1 on the training split and export it."""
     L.seed_everything(config.seed, workers=True, verbose=False)
-    x_train = torch.from_numpy(standardizer.transform(data.x_train))
-    x_test = torch.from_numpy(standardizer.transform(data.x_test))
+    (x_train,), (x_val,) = _fit_and_val(
+        config, data, [torch.from_numpy(standardizer.transform(data.x_train))],
+        lambda: [torch.from_numpy(standardizer.transform(data.x_test))],
+    )
     world = planned_world_size(config.trainer)
     batch, epochs, steps = plan_epochs(len(x_train), config.stage1, world)
     module = TokenizerModule(
@@ -86,16 +110,18 @@ def fit_tokenizer(
         max_epochs=epochs,
         val_every_n_epochs=_val_every(epochs),
         checkpoint_every_n_epochs=_checkpoint_every(epochs, steps),
+        keep_best=config.stage1.select == "best",
     )
     fit_resumable(
         trainer,
         module,
         train_loader=_loader([x_train], batch, shuffle=True, seed=config.seed, world=world),
-        val_loader=_loader([x_test], 256, shuffle=False, seed=config.seed),
+        val_loader=_loader([x_val], 256, shuffle=False, seed=config.seed),
         run_dir=run_dir,
         stage="tokenizer",
         total_steps=steps,
     )
+    selection = restore_selected(trainer, module, config.stage1.select)
     if trainer.is_global_zero:
         merge_logs(run_dir, "tokenizer")
     tokenizer = module.tokenizer.cpu().eval()
@@ -112,6 +138,8 @@ def fit_tokenizer(
                 "standardizer": standardizer.to_dict(),
                 "epochs": epochs,
                 "steps": steps,
+                "n_fit": len(x_train),
+                "selection": selection.to_dict(),
             },
         )
     return tokenizer
@@ -126,12 +154,18 @@ def fit_prior(
 ) -> Prior:
     """Train stage 2 on the frozen tokenizer's tokens of the training split and export it."""
     L.seed_everything(config.seed, workers=True, verbose=False)
-    tokens_train = tokenize_series(tokenizer, standardizer.transform(data.x_train))
-    tokens_test = tokenize_series(tokenizer, standardizer.transform(data.x_test))
     n_classes = data.n_classes
-    # Unlabelled data trains an unconditional prior: every label is "no class".
-    y_train = torch.from_numpy(data.y_train) if data.labelled else torch.full((len(tokens_train),), n_classes)
-    y_test = torch.from_numpy(data.y_test) if data.labelled else torch.full((len(tokens_test),), n_classes)
+
+    def tokens_and_labels(x: np.ndarray, y: np.ndarray | None) -> list[torch.Tensor]:
+        tokens = tokenize_series(tokenizer, standardizer.transform(x))
+        # Unlabelled data trains an unconditional prior: every label is "no class".
+        labels = torch.from_numpy(y) if y is not None else torch.full((len(tokens),), n_classes)
+        return [tokens, labels]
+
+    (tokens_train, y_train), (tokens_val, y_val) = _fit_and_val(
+        config, data, tokens_and_labels(data.x_train, data.y_train),
+        lambda: tokens_and_labels(data.x_test, data.y_test),
+    )
     world = planned_world_size(config.trainer)
     batch, epochs, steps = plan_epochs(len(tokens_train), config.stage2, world)
     module = PriorModule(
@@ -144,16 +178,18 @@ def fit_prior(
         max_epochs=epochs,
         val_every_n_epochs=_val_every(epochs),
         checkpoint_every_n_epochs=_checkpoint_every(epochs, steps),
+        keep_best=config.stage2.select == "best",
     )
     fit_resumable(
         trainer,
         module,
         train_loader=_loader([tokens_train, y_train], batch, shuffle=True, seed=config.seed, world=world),
-        val_loader=_loader([tokens_test, y_test], 512, shuffle=False, seed=config.seed),
+        val_loader=_loader([tokens_val, y_val], 512, shuffle=False, seed=config.seed),
         run_dir=run_dir,
         stage="prior",
         total_steps=steps,
     )
+    selection = restore_selected(trainer, module, config.stage2.select)
     if trainer.is_global_zero:
         merge_logs(run_dir, "prior")
     prior = module.prior.cpu().eval()
@@ -162,6 +198,13 @@ def fit_prior(
             Path(run_dir) / "prior.pt",
             config=config,
             state_dict=prior.state_dict(),
-            meta={"n_tokens": tokenizer.n_tokens, "n_classes": n_classes, "epochs": epochs, "steps": steps},
+            meta={
+                "n_tokens": tokenizer.n_tokens,
+                "n_classes": n_classes,
+                "epochs": epochs,
+                "steps": steps,
+                "n_fit": len(tokens_train),
+                "selection": selection.to_dict(),
+            },
         )
     return prior

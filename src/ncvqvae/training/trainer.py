@@ -24,6 +24,7 @@ from lightning.pytorch.loggers import CSVLogger
 from ncvqvae.config import OptimConfig, TrainerConfig
 from ncvqvae.errors import CheckpointError
 from ncvqvae.training.progress import StageProgressBar
+from ncvqvae.training.selection import best_checkpoint
 
 LAST = "last.ckpt"
 log = logging.getLogger("ncvqvae")
@@ -275,9 +276,12 @@ def build_trainer(
     val_every_n_epochs: int = 1,
     checkpoint_every_n_epochs: int = 1,
     callbacks: list[Callback] | None = None,
+    keep_best: bool = False,
 ) -> L.Trainer:
     """A Trainer that logs to ``run_dir/logs/<stage>`` and checkpoints to
-    ``run_dir/checkpoints/<stage>`` (``last.ckpt`` plus a copy every few epochs)."""
+    ``run_dir/checkpoints/<stage>``: ``last.ckpt``, and with ``keep_best`` also
+    ``best.ckpt``, the weights of the lowest validation loss (:mod:`.selection`)."""
+
     quiet_lightning()
     torch.set_float32_matmul_precision(config.matmul_precision)
     run_dir = Path(run_dir)
@@ -285,6 +289,8 @@ def build_trainer(
     # One file, last.ckpt, overwritten: resume needs nothing else.
     checkpoint = LastCheckpoint(stage_dir(run_dir, stage) / LAST, checkpoint_every_n_epochs)
     all_callbacks: list[Callback] = [checkpoint, *(callbacks or [])]
+    if keep_best:
+        all_callbacks.append(best_checkpoint(stage_dir(run_dir, stage)))
     if config.progress_bar:
         all_callbacks.append(StageProgressBar(stage))
     return L.Trainer(
@@ -302,7 +308,8 @@ def build_trainer(
         log_every_n_steps=1,
         enable_progress_bar=False,
         enable_model_summary=False,
-        enable_checkpointing=False,  # LastCheckpoint writes the one checkpoint
+        # LastCheckpoint writes last.ckpt; Lightning's own checkpointing only for best.ckpt.
+        enable_checkpointing=keep_best,
         # Reproducible on CPUs, where it costs nothing; on GPUs deterministic kernels are
         # slower, so they are used only when asked for (trainer.deterministic: true).
         deterministic=config.deterministic if config.deterministic is not None else (
