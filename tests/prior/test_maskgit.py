@@ -163,3 +163,36 @@ def test_paper_preset_prior_has_the_authors_shape() -> None:
     block = prior.transformer.layers[0]
     assert block.self_attn.in_proj.out_features == 3 * 2 * 64  # 2 heads of 64 in a 256-wide model
     assert block.linear1.out_features == 256 and isinstance(block.norm1, torch.nn.RMSNorm)
+
+
+def _noisy_prior(token_noise: float) -> MaskGIT:
+    torch.manual_seed(0)
+    config = PriorConfig(hidden_dim=32, n_layers=1, n_heads=2, dropout=0.0, class_dropout=0.0, token_noise=token_noise)
+    return MaskGIT(config, codebook=torch.randn(K, 4), n_tokens=N, n_classes=CLASSES)
+
+
+def test_token_noise_replaces_visible_tokens_only_and_scores_them() -> None:
+    prior = _noisy_prior(0.3)
+    gen = torch.Generator().manual_seed(2)
+    tokens = torch.randint(0, K, (400, N), generator=gen)
+    masked, mask = mask_tokens(tokens, K, generator=gen)
+    noisy, noised = prior.corrupt(masked, mask, torch.Generator().manual_seed(3))
+    assert not (noised & mask).any(), "a masked position stays masked"
+    assert torch.equal(noisy[mask], masked[mask]) and torch.equal(noisy[~noised], masked[~noised])
+    assert abs(noised.sum().item() / (~mask).sum().item() - 0.3) < 0.02
+    assert (noisy[noised] < K).all()
+    # The loss is taken where tokens were masked or replaced: more positions than masked.
+    prior.train()
+    noisy_out = prior.loss(tokens, torch.zeros(400, dtype=torch.long), generator=torch.Generator().manual_seed(4))
+    plain = _noisy_prior(0.0).train()
+    plain_out = plain.loss(tokens, torch.zeros(400, dtype=torch.long), generator=torch.Generator().manual_seed(4))
+    assert noisy_out.n_masked > 1.1 * plain_out.n_masked
+
+
+def test_token_noise_is_off_in_evaluation() -> None:
+    tokens = torch.randint(0, K, (16, N), generator=torch.Generator().manual_seed(5))
+    labels = torch.zeros(16, dtype=torch.long)
+    noisy, plain = _noisy_prior(0.5).eval(), _noisy_prior(0.0).eval()
+    a = noisy.loss(tokens, labels, drop_labels=False, generator=torch.Generator().manual_seed(6))
+    b = plain.loss(tokens, labels, drop_labels=False, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a.loss, b.loss) and a.n_masked == b.n_masked

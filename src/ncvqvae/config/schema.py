@@ -154,6 +154,8 @@ class PriorConfig:
             authors' x-transformers prior uses 64, so 2 heads attend in 128 dimensions
             of a 256-wide model.
         norm: ``layernorm`` or ``rmsnorm`` (the authors' prior).
+        token_noise: in training, the chance that each unmasked token is replaced by a
+            random code, which the loss then asks to restore (0: off, the paper's prior).
         high_band_hidden_dim, high_band_n_layers: size of the second transformer when the
             tokenizer is TimeVQVAE's two-band one (``None``: the same as the first). The
             high band only adds local texture to a given low-band shape, over a token
@@ -168,6 +170,7 @@ class PriorConfig:
     norm: str = setting("layernorm", choices=("layernorm", "rmsnorm"))
     dropout: float = setting(0.1, ge=0, lt=1)
     class_dropout: float = setting(0.2, ge=0, le=1)
+    token_noise: float = setting(0.0, ge=0, lt=1)
     sampling_steps: int = setting(10, ge=1)
     gumbel_temperature: float = setting(4.0, ge=0)
     high_band_hidden_dim: int | None = setting(None, ge=1)

@@ -98,6 +98,23 @@ class MaskGIT(nn.Module):
             class_labels,
         )
 
+    def corrupt(self, masked: Tensor, mask: Tensor, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+        """Replace each visible token by a uniformly random code with probability
+        ``token_noise``; returns the tokens and where they were replaced.
+
+        A prior that sees only true tokens around the gaps can fill them by recalling the
+        training sequence those tokens come from (near-copies). With some of the context
+        wrong, and the loss asking for the true token there too, it must judge every token
+        against its neighbours; at sampling time this also lets it read the tokens it
+        committed itself, which are not always right, for what they are.
+        """
+        draw = torch.rand(masked.shape, device=masked.device, generator=generator)
+        noised = (draw < self.config.token_noise) & ~mask
+        random_codes = torch.randint(
+            0, self.codebook_size, masked.shape, device=masked.device, generator=generator
+        )
+        return torch.where(noised, random_codes, masked), noised
+
     def loss(
         self,
         tokens: Tensor,
@@ -107,13 +124,17 @@ class MaskGIT(nn.Module):
         generator: torch.Generator | None = None,
         context: Tensor | None = None,
     ) -> PriorLossOutput:
-        """Cross-entropy of the true tokens at the masked positions only.
+        """Cross-entropy of the true tokens at the masked positions only (and, in
+        training with ``token_noise``, at the positions given a random code).
 
         Args:
             tokens: (B, N) true codes; class_labels: (B,) in 0..n_classes.
             drop_labels: apply the classifier-free-guidance label dropout (training).
         """
         masked, mask = mask_tokens(tokens, self.mask_id, generator=generator)
+        if self.training and self.config.token_noise > 0:
+            masked, noised = self.corrupt(masked, mask, generator)
+            mask = mask | noised
         if drop_labels:
             class_labels = self.drop_labels(class_labels, generator)
         logits = self(masked, class_labels, context)
