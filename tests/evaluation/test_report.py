@@ -7,7 +7,9 @@ from datetime import datetime, timezone
 import pytest
 
 from ncvqvae.evaluation.report import flatten_metrics, format_value, render_report, write_report
-from ncvqvae.evaluation.run_report import grouped_metrics, headline_rows
+from ncvqvae.evaluation.run_report import checkpoint_note, grouped_metrics, headline_rows
+
+from ..conftest import tiny_config
 
 # A 1 x 1 transparent PNG, so the test needs no plotting.
 TINY_PNG = base64.b64decode(
@@ -122,3 +124,17 @@ def test_diagnosis_says_which_stage_loses_quality():
     text = diagnosis(stage2, ("1", "2"))
     assert "Stage 2 accounts for 90%" in text and "Class 2 is generated worst" in text and "the prior loses most" in text
     assert diagnosis({"generation": {}}) == ""
+
+
+def test_the_notes_say_which_weights_were_exported_and_what_chose_them() -> None:
+    chosen = tiny_config(data={"validation_fraction": 0.2}, stage1={"select": "best"})
+    metrics = {
+        "tokenizer": {"selection": {"rule": "best", "step": 120, "val_loss": 0.0123}},
+        "prior": {"selection": {"rule": "last", "step": 20, "val_loss": None}},
+    }
+    note = checkpoint_note(chosen, metrics)
+    assert "20% of the training split" in note
+    assert "tokenizer: step 120, the lowest validation loss (0.0123)" in note
+    assert "prior: the last step (20)" in note
+    plain = checkpoint_note(tiny_config(), {"tokenizer": {"selection": {"rule": "last", "step": 20}}})
+    assert plain.startswith("No validation split") and "chose nothing" in plain

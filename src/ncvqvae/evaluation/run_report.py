@@ -178,6 +178,25 @@ def provenance(command: str | None) -> dict[str, str]:
     }
 
 
+def checkpoint_note(config: Any, metrics: dict[str, Any]) -> str:
+    """Which weights each stage exported and what chose them, so a reader knows the test
+    split played no part in it."""
+    fraction = config.data.validation_fraction
+    held_out = (
+        f"a validation split of {fraction:.0%} of the training split, held out of both stages"
+        if fraction > 0
+        else "no validation split: the stages trained on the whole training split and their val curves watch the test split, which chose nothing"
+    )
+    parts = []
+    for stage in ("tokenizer", "prior"):
+        selection = metrics.get(stage, {}).get("selection") or {}
+        if selection.get("rule") == "best":
+            parts.append(f"{stage}: step {selection['step']}, the lowest validation loss ({selection['val_loss']:.4g})")
+        elif selection:
+            parts.append(f"{stage}: the last step ({selection['step']})")
+    return f"{held_out.capitalize()}. Exported weights: {'; '.join(parts) or 'n/a'}."
+
+
 def metric_notes(config: Any, metrics: dict[str, Any]) -> dict[str, str]:
     """How every metric was measured, in words (the report's Notes section)."""
     counts = metrics.get("generation_counts", {})
@@ -185,6 +204,7 @@ def metric_notes(config: Any, metrics: dict[str, Any]) -> dict[str, str]:
     acc_text = "n/a" if acc is None else f"{acc:.3f}"
     sets, n = counts.get("n_sets", "n/a"), counts.get("n_per_set", "n/a")
     return {
+        "checkpoints": checkpoint_note(config, metrics),
         "tokenizer": (
             "recon_mse: mean squared error of the reconstruction on the real test split, in "
             "standardized units. perplexity and codebook_usage: code histogram over the whole "
