@@ -102,3 +102,36 @@ def test_the_last_rule_exports_the_last_step_without_a_best_file(tmp_path: Path)
     assert meta["selection"] == {"rule": "last", "step": 12, "val_loss": None}
     assert meta["n_fit"] == 54 and np.isfinite(_val_losses(tmp_path, "tokenizer")).all()
     assert not (tmp_path / "checkpoints" / "tokenizer" / "best.ckpt").exists()
+
+
+def test_a_resumed_stage_remembers_the_best_validation_before_the_interruption(tmp_path: Path) -> None:
+    data = load_dataset("ItalyPowerDemand")
+    std = Standardizer.fit(data.x_train)
+
+    def config(epochs: int):  # noqa: ANN202
+        return tiny_config(
+            data={"validation_fraction": 0.2},
+            stage1={"epochs": epochs, "max_steps": None, "batch_size": 27, "select": "best", "lr": 3e-2},
+        )
+
+    fit_tokenizer(config(10), data, std, tmp_path)
+    first = load_export(tmp_path / "tokenizer.pt")["meta"]["selection"]
+    (tmp_path / "tokenizer.pt").unlink()
+    # Make the best score seen before the "interruption" one that nothing later can beat:
+    # only a resumed stage that restores it from last.ckpt keeps the first run's step.
+    last = tmp_path / "checkpoints" / "tokenizer" / "last.ckpt"
+    state = torch.load(last, weights_only=False)
+    (key,) = [k for k in state["callbacks"] if k.startswith("ModelCheckpoint")]
+    best = state["callbacks"][key]
+    unbeatable = torch.tensor(1e-9)
+    best.update(best_model_score=unbeatable, kth_value=unbeatable,
+                best_k_models={path: unbeatable for path in best["best_k_models"]})
+    torch.save(state, last)
+    fit_tokenizer(config(20), data, std, tmp_path)
+    selection = load_export(tmp_path / "tokenizer.pt")["meta"]["selection"]
+    assert _val_losses(tmp_path, "tokenizer").index.max() > 20, "the second call trained on"
+    assert selection == {"rule": "best", "step": first["step"], "val_loss": pytest.approx(1e-9)}
+    exported = load_export(tmp_path / "tokenizer.pt")["state_dict"]
+    kept = torch.load(tmp_path / "checkpoints" / "tokenizer" / "best.ckpt", weights_only=False)["state_dict"]
+    for name, value in exported.items():
+        assert torch.equal(value, kept[f"objective.tokenizer.{name}"])
