@@ -10,12 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from torch.nn import functional as F
 
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.data.validation import validation_split
 from ncvqvae.errors import ConfigError
 from ncvqvae.model.export import load_export
+from ncvqvae.model.trained import load_tokenizer
 from ncvqvae.training.fit import fit_prior, fit_tokenizer
 
 from ..conftest import tiny_config
@@ -135,3 +137,45 @@ def test_a_resumed_stage_remembers_the_best_validation_before_the_interruption(t
     kept = torch.load(tmp_path / "checkpoints" / "tokenizer" / "best.ckpt", weights_only=False)["state_dict"]
     for name, value in exported.items():
         assert torch.equal(value, kept[f"objective.tokenizer.{name}"])
+
+
+def _validation_loss(run_dir: Path, data, std, fraction: float, seed: int) -> float:  # noqa: ANN001
+    """What validation_step computes, from the exported tokenizer, on the held-out series."""
+    tokenizer, _ = load_tokenizer(run_dir / "tokenizer.pt")
+    split = validation_split(data.y_train, len(data.y_train), fraction, seed)
+    x = torch.from_numpy(std.transform(data.x_train)[split.val])
+    with torch.no_grad():
+        tok = tokenizer.eval()(x)
+        loss = F.mse_loss(tok.x_hat, x) + F.mse_loss(tok.u_hat, tok.u) + tok.commit_loss
+    return float(loss)
+
+
+@pytest.mark.parametrize("ema_decay", [None, 0.8])
+def test_the_exported_weights_are_the_ones_validated(tmp_path: Path, ema_decay: float | None) -> None:
+    data = load_dataset("ItalyPowerDemand")
+    std = Standardizer.fit(data.x_train)
+    config = tiny_config(
+        data={"validation_fraction": 0.2},
+        stage1={"epochs": 12, "max_steps": None, "batch_size": 27, "select": "best", "lr": 3e-2,
+                "ema_decay": ema_decay},
+    )
+    fit_tokenizer(config, data, std, tmp_path)
+    selection = load_export(tmp_path / "tokenizer.pt")["meta"]["selection"]
+    assert _validation_loss(tmp_path, data, std, 0.2, config.seed) == pytest.approx(selection["val_loss"], rel=1e-4)
+
+
+def test_weight_averaging_exports_an_average_not_the_last_weights(tmp_path: Path) -> None:
+    data = load_dataset("ItalyPowerDemand")
+    std = Standardizer.fit(data.x_train)
+    plain, averaged = tmp_path / "plain", tmp_path / "averaged"
+    base = {"epochs": 6, "max_steps": None, "batch_size": 27, "lr": 3e-2}
+    fit_tokenizer(tiny_config(stage1=base), data, std, plain)
+    fit_tokenizer(tiny_config(stage1={**base, "ema_decay": 0.8}), data, std, averaged)
+    a = load_export(plain / "tokenizer.pt")["state_dict"]
+    b = load_export(averaged / "tokenizer.pt")["state_dict"]
+    # Same seed, same steps: the runs differ only by what is exported at the end.
+    weight = "encoder.net.0.0.weight"
+    assert not torch.equal(a[weight], b[weight])
+    last = torch.load(averaged / "checkpoints" / "tokenizer" / "last.ckpt", weights_only=False)
+    current = last["current_model_state"][f"objective.tokenizer.{weight}"]
+    assert torch.equal(current, a[weight]), "training itself is unchanged by averaging"

@@ -198,6 +198,9 @@ class OptimConfig:
         select: which weights the stage exports: ``last``, or ``best``, those of the
             validation with the lowest validation loss (needs
             ``data.validation_fraction`` > 0: the choice never sees the test split).
+        ema_decay: when set, the stage validates and exports an exponential moving
+            average of its weights (and buffers) with this decay per step, which smooths
+            the last steps' noise at no extra training; ``None``: the weights themselves.
     """
 
     epochs: int = setting(1000, ge=1)
@@ -206,6 +209,7 @@ class OptimConfig:
     lr: float = setting(1e-3, gt=0)
     weight_decay: float = setting(1e-3, ge=0)
     select: str = setting("last", choices=("last", "best"))
+    ema_decay: float | None = setting(None, gt=0, lt=1)
 
 
 @dataclass(frozen=True)

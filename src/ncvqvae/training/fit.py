@@ -111,6 +111,7 @@ def fit_tokenizer(
         val_every_n_epochs=_val_every(epochs),
         checkpoint_every_n_epochs=_checkpoint_every(epochs, steps),
         keep_best=config.stage1.select == "best",
+        ema_decay=config.stage1.ema_decay,
     )
     fit_resumable(
         trainer,
@@ -179,6 +180,7 @@ def fit_prior(
         val_every_n_epochs=_val_every(epochs),
         checkpoint_every_n_epochs=_checkpoint_every(epochs, steps),
         keep_best=config.stage2.select == "best",
+        ema_decay=config.stage2.ema_decay,
     )
     fit_resumable(
         trainer,

@@ -21,15 +21,19 @@ MONITOR = "val/loss"
 BEST = "best"
 
 
-def best_checkpoint(folder: Path) -> ModelCheckpoint:
-    """Keeps one file, ``folder/best.ckpt``: the weights at the lowest ``val/loss``."""
+def best_checkpoint(folder: Path, *, averaged: bool = False) -> ModelCheckpoint:
+    """Keeps one file, ``folder/best.ckpt``: the weights at the lowest ``val/loss``.
+
+    With weight averaging (``averaged``) the file is a full checkpoint: only then does
+    Lightning's ``WeightAveraging`` put the averaged weights, the ones validated, into
+    its ``state_dict``."""
     return ModelCheckpoint(
         dirpath=folder,
         filename=BEST,
         monitor=MONITOR,
         mode="min",
         save_top_k=1,
-        save_weights_only=True,
+        save_weights_only=not averaged,
         save_on_train_epoch_end=False,
         auto_insert_metric_name=False,
         enable_version_counter=False,

@@ -18,7 +18,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, EMAWeightAveraging
 from lightning.pytorch.loggers import CSVLogger
 
 from ncvqvae.config import OptimConfig, TrainerConfig
@@ -277,10 +277,13 @@ def build_trainer(
     checkpoint_every_n_epochs: int = 1,
     callbacks: list[Callback] | None = None,
     keep_best: bool = False,
+    ema_decay: float | None = None,
 ) -> L.Trainer:
     """A Trainer that logs to ``run_dir/logs/<stage>`` and checkpoints to
     ``run_dir/checkpoints/<stage>``: ``last.ckpt``, and with ``keep_best`` also
-    ``best.ckpt``, the weights of the lowest validation loss (:mod:`.selection`)."""
+    ``best.ckpt``, the weights of the lowest validation loss (:mod:`.selection`). With
+    ``ema_decay`` Lightning's ``EMAWeightAveraging`` keeps an average of the weights,
+    which validation, the checkpoints and the end of training use."""
 
     quiet_lightning()
     torch.set_float32_matmul_precision(config.matmul_precision)
@@ -289,8 +292,10 @@ def build_trainer(
     # One file, last.ckpt, overwritten: resume needs nothing else.
     checkpoint = LastCheckpoint(stage_dir(run_dir, stage) / LAST, checkpoint_every_n_epochs)
     all_callbacks: list[Callback] = [checkpoint, *(callbacks or [])]
+    if ema_decay is not None:
+        all_callbacks.append(EMAWeightAveraging(decay=ema_decay))
     if keep_best:
-        all_callbacks.append(best_checkpoint(stage_dir(run_dir, stage)))
+        all_callbacks.append(best_checkpoint(stage_dir(run_dir, stage), averaged=ema_decay is not None))
     if config.progress_bar:
         all_callbacks.append(StageProgressBar(stage))
     return L.Trainer(
