@@ -77,7 +77,8 @@ def test_local_study_finishes_every_cell_and_summarises_them(tmp_path: Path, ucr
             assert float(row["std"]) == pytest.approx(np.std(values, ddof=1))
             assert row["n"] == "2"
     text = (out / "summary.md").read_text()
-    assert "wins / ties / losses" in text and "Wilcoxon p" in text and "Average rank" in text
+    assert "wins / ties / losses" in text and "Wilcoxon p" in text
+    assert "Average rank over the 2 of 2 datasets where every setting has a result" in text
     html = (out / "report.html").read_text()
     assert html.count("data:image/png;base64,") == 4  # one plot per headline metric
     assert "needs at least 3 settings" in html  # aeon's diagram starts from a Friedman test
@@ -225,6 +226,19 @@ def test_floors_are_references_without_winners_and_lower_better_metrics_rank_low
     # A floor from real data alone says nothing about the settings: no winner, no rank.
     assert compare_to_baseline(summary, spec, "generation.fid_real") == []
     assert average_ranks(summary, spec, "generation.fid_real") == {}
+
+
+
+def test_ranks_leave_out_a_dataset_where_a_setting_has_no_result_yet() -> None:
+    from types import SimpleNamespace
+
+    from ncvqvae.study.report import Summary, average_ranks
+
+    spec = SimpleNamespace(datasets=["A", "B"], settings={"none": {}, "bt": {}}, baseline="none")
+    # B has only the baseline so far: on A bt is better, and B must not count for none.
+    summary = Summary({("A", "none", "tokenizer.probe.svm"): [0.7], ("A", "bt", "tokenizer.probe.svm"): [0.8],
+                       ("B", "none", "tokenizer.probe.svm"): [0.9]})
+    assert average_ranks(summary, spec, "tokenizer.probe.svm") == {"none": 2.0, "bt": 1.0}
 
 
 def test_a_one_seed_cell_shows_its_spread_over_draws_and_one_setting_gets_no_rank() -> None:

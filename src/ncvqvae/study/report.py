@@ -274,7 +274,9 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
         ranks = average_ranks(summary, spec, metric)
         if len(ranks) > 1:
             order = sorted(ranks, key=ranks.get)
-            lines += ["", "Average rank (1 = best): " + ", ".join(f"{s} {ranks[s]:.2f}" for s in order)]
+            n_ranked = len(rank_matrix(summary, spec, metric)[0])
+            over = f"over the {n_ranked} of {len(spec.datasets)} datasets where every setting has a result"
+            lines += ["", f"Average rank {over} (1 = best): " + ", ".join(f"{s} {ranks[s]:.2f}" for s in order)]
         lines.append("")
     failed = [r for r in rows if r.status == "failed"]
     if failed:
