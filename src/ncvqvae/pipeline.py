@@ -22,6 +22,7 @@ from ncvqvae.config.budget import apply_budget, plan_budget
 from ncvqvae.data.dataset import TimeSeriesDataset, data_warnings, from_arrays
 from ncvqvae.data.sources import load_arrays_from_files, load_dataset
 from ncvqvae.data.standardize import Standardizer
+from ncvqvae.data.validation import validation_split
 from ncvqvae.errors import CheckpointError, ConfigError
 from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
 from ncvqvae.evaluation.generation import GenerationSamples, draw_samples, evaluate_samples
@@ -109,9 +110,13 @@ def open_run(
         for note in data_warnings(data):
             log.warning("warning: %s", note)
     standardizer = Standardizer.fit(data.x_train)
+    n_fit = len(data.x_train)
+    if config.data.validation_fraction > 0:
+        # Checked here, before the run folder exists: a split that leaves too few series fails now.
+        n_fit = len(validation_split(data.y_train, n_fit, config.data.validation_fraction, config.seed).fit)
     budget = None
     if config.budget == "data":
-        budget = plan_budget(config, n_train=len(data.x_train), length=data.length, n_channels=data.n_channels)
+        budget = plan_budget(config, n_train=n_fit, length=data.length, n_channels=data.n_channels)
         log.info("budget: %s", budget.reason)
     folder = RunFolder(out)
     if is_main_process():

@@ -97,6 +97,8 @@ CASES: list[Case] = [
     ("26m", lambda t: ["run", "--set", "stage1.max_steps=-5", "--out", str(t / "o")], 2, "stage1.max_steps must be >= 1, got -5"),
     ("26k", lambda t: ["run", "--set", "stage1.max_steps", "--out", str(t / "o")], 2, "--set takes key=value"),
     ("27", lambda t: ["run", "--accelerator", "tpu", "--out", str(t / "o")], 2, "trainer.accelerator must be one of"),
+    ("26s", lambda t: ["run", "--set", "stage2.select=best", "--out", str(t / "o")], 2, "data.validation_fraction is 0"),
+    ("26v", lambda t: ["tokenizer", "--dataset", "GunPoint", "--set", "data.validation_fraction=0.98", "--out", str(t / "o")], 2, "leaves 1 of 50 training series"),
     ("28", lambda t: ["tokenizer", "--out", str(t / "afile" / "run")], 2, "cannot write to"),
     ("29", lambda t: ["tokenizer", "--out", str(t / "mine")], 2, "holds no run of this package"),
     ("30p", lambda t: ["prior", "--run", str(t / "mine")], 2, "holds no config.yaml"),
