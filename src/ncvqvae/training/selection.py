@@ -10,7 +10,7 @@ selects (:mod:`ncvqvae.data.validation`), never the test split.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import lightning as L
@@ -49,7 +49,7 @@ class Selection:
     val_loss: float | None
 
     def to_dict(self) -> dict[str, object]:
-        return {"rule": self.rule, "step": self.step, "val_loss": self.val_loss}
+        return asdict(self)
 
 
 def restore_selected(trainer: L.Trainer, module: L.LightningModule, rule: str) -> Selection:
