@@ -257,3 +257,24 @@ def test_a_one_seed_cell_shows_its_spread_over_draws_and_one_setting_gets_no_ran
     # IS's std is over splits of one set, not over draws: not shown as a spread over R.
     assert "| A | 1.8 (n=1) |" in text
     assert "Average rank" not in text
+
+
+def test_run_can_be_limited_to_chosen_cells_and_names_outside_the_spec_fail(tmp_path: Path, ucr_dir: Path) -> None:
+    spec = write_spec(tmp_path / "spec.yaml", ucr_dir)
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--setting", "bt", "--seed", "1", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "2 of the study's 8 cells (2 pending); 2 to run" in result.output
+    assert "ECG200/bt/seed1" in result.output and "TwoLeadECG/bt/seed1" in result.output
+    assert "/none/" not in result.output and "seed0" not in result.output
+
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--dataset", "ECG200", "--setting", "none", "--seed", "0", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert [p.relative_to(out).as_posix() for p in finished_cells(out)] == ["ECG200/none/seed0"]
+    # the tables still cover the whole study, the other cells as not yet run
+    assert "ECG200" in (out / "summary.md").read_text()
+
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--setting", "vicreg", "--dataset", "GunPoint"])
+    assert result.exit_code == 2
+    assert "error: --dataset GunPoint: not in the study spec (ECG200, TwoLeadECG)" in result.output
+    assert len(finished_cells(out)) == 1

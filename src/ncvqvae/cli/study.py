@@ -68,9 +68,13 @@ def study_run(
     cpus_per_task: Annotated[Optional[int], typer.Option(help="slurm: CPUs per task")] = None,
     mem_gb: Annotated[Optional[float], typer.Option(help="slurm: memory per task, GB")] = None,
     sbatch: Annotated[Optional[list[str]], typer.Option(help="slurm: extra sbatch option, e.g. --sbatch=--qos=high (repeatable)")] = None,
+    dataset: Annotated[Optional[list[str]], typer.Option(help="run only this dataset's cells (repeatable)")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option(help="run only this setting's cells (repeatable)")] = None,
+    seed: Annotated[Optional[list[int]], typer.Option(help="run only this seed's cells (repeatable)")] = None,
     progress: Annotated[bool, typer.Option(help="show the live display")] = True,
 ) -> None:
-    """Run every unfinished cell of a study; rerunning continues where it stopped."""
+    """Run every unfinished cell of a study (or of the chosen datasets, settings and
+    seeds); rerunning continues where it stopped. The tables cover the whole study."""
     setup_logging()
     from ncvqvae.errors import ConfigError
     from ncvqvae.study.cell import SPEC_FILE, cell_status
@@ -83,7 +87,7 @@ def study_run(
     if workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {workers}")
     spec = load_spec(spec_file)
-    cells = spec.cells()
+    cells = spec.subset(datasets=dataset or (), settings=setting or (), seeds=seed or ())
     status = {cell.key: cell_status(out, cell, spec.stages) for cell in cells}
     todo = [cell for cell in cells if status[cell.key] != "finished"]
     options = SlurmOptions.from_spec(
@@ -92,7 +96,9 @@ def study_run(
     )
     counts = {s: sum(v == s for v in status.values()) for s in ("finished", "started", "failed", "pending")}
     summary = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
-    typer.echo(f"study of {len(cells)} cells ({summary}); {len(todo)} to run", err=True)
+    n_all = len(spec.datasets) * len(spec.settings) * len(spec.seeds)
+    chosen = f"study of {n_all} cells" if len(cells) == n_all else f"{len(cells)} of the study's {n_all} cells"
+    typer.echo(f"{chosen} ({summary}); {len(todo)} to run", err=True)
     if dry_run:
         if executor == Executor.slurm:
             typer.echo(batch_script(out, todo, options))

@@ -18,6 +18,7 @@ setting fails with one line before anything trains.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,6 +87,38 @@ class StudySpec:
             for dataset in self.datasets
             for setting in self.settings
             for seed in self.seeds
+        ]
+
+    def subset(
+        self,
+        *,
+        datasets: Sequence[str] = (),
+        settings: Sequence[str] = (),
+        seeds: Sequence[int] = (),
+    ) -> list[Cell]:
+        """The cells of the named datasets, settings and seeds (empty: all of them).
+
+        A study is planned whole but rarely run whole at once: a screen runs its most
+        promising settings first, a cluster job one dataset. Names outside the spec are an
+        error rather than an empty run, which would look like a finished study.
+        """
+        for what, chosen, known in (
+            ("dataset", datasets, self.datasets),
+            ("setting", settings, tuple(self.settings)),
+            ("seed", seeds, self.seeds),
+        ):
+            unknown = [str(value) for value in chosen if value not in known]
+            if unknown:
+                raise ConfigError(
+                    f"--{what} {', '.join(unknown)}: not in the study spec "
+                    f"({', '.join(str(value) for value in known)})"
+                )
+        return [
+            cell
+            for cell in self.cells()
+            if (not datasets or cell.dataset in datasets)
+            and (not settings or cell.setting in settings)
+            and (not seeds or cell.seed in seeds)
         ]
 
     def to_dict(self) -> dict[str, Any]:
