@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ncvqvae.code_version import code_version
 from ncvqvae.config import RunConfig
 from ncvqvae.config.budget import apply_budget, plan_budget
 from ncvqvae.data.dataset import TimeSeriesDataset, data_warnings, from_arrays
@@ -128,6 +129,7 @@ def open_run(
                 "augment": config.ssl.augment,
                 "seed": config.seed,
                 "data_fingerprint": data_fingerprint(data),
+                "code": code_version(),
             }
             | ({"command": command} if command else {})
         )

@@ -83,7 +83,18 @@ def test_local_study_finishes_every_cell_and_summarises_them(tmp_path: Path, ucr
     assert html.count("data:image/png;base64,") == 4  # one plot per headline metric
     assert "needs at least 3 settings" in html  # aeon's diagram starts from a Friedman test
     with (out / "runs.csv").open() as f:
-        assert sum(1 for r in csv.DictReader(f) if r["status"] == "finished") == 8
+        runs = list(csv.DictReader(f))
+    assert sum(r["status"] == "finished" for r in runs) == 8
+    # Every cell records the code that ran it; one version, so no note about versions.
+    [code] = {r["code"] for r in runs}
+    assert code != "unrecorded" and "Code:" not in text
+    # A cell from other code (same config) is pointed out, since it can move the numbers.
+    cell = out / "ECG200" / "bt" / "seed0" / "metrics.json"
+    metrics = json.loads(cell.read_text())
+    metrics["code"] = {"package": "0.0.9", "commit": "0123456789ab", "modified": False}
+    cell.write_text(json.dumps(metrics))
+    assert runner.invoke(app, ["study", "report", str(out)]).exit_code == 0
+    assert f"come from 2 code versions: {code} (7 cells), 0123456789ab (1 cells)" in (out / "summary.md").read_text()
     # A second run finds nothing to do.
     again = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
     assert again.exit_code == 0 and "0 to run" in again.output

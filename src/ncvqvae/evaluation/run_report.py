@@ -170,8 +170,12 @@ def provenance(command: str | None) -> dict[str, str]:
 
     import torch
 
+    from ncvqvae.code_version import code_version
+
+    code = code_version()
+    commit = f" (commit {code['commit']}{', modified' if code['modified'] else ''})" if "commit" in code else ""
     return {
-        "package": f"ncvqvae {__version__}",
+        "package": f"ncvqvae {__version__}{commit}",
         "command": command or "called from Python",
         "torch": torch.__version__,
         "python": platform.python_version(),

@@ -66,6 +66,34 @@ class CellRow:
     metrics: dict[str, float]
     error: str = ""
     log: str = ""
+    code: str = ""
+
+
+def code_label(raw: dict[str, Any]) -> str:
+    """The commit a cell's code came from ("+modified" with uncommitted changes), or
+    "unrecorded" for cells written before runs recorded it."""
+    code = raw.get("code")
+    if not isinstance(code, dict):
+        return "unrecorded"
+    label = str(code.get("commit") or f"package {code.get('package', '?')}")
+    return label + ("+modified" if code.get("modified") else "")
+
+
+def code_note(rows: list[CellRow]) -> str:
+    """A sentence when a study's finished cells come from more than one code version:
+    cells are skipped by config, so a table can mix code whose numbers differ."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        if row.status == "finished":
+            counts[row.code] = counts.get(row.code, 0) + 1
+    if len(counts) <= 1:
+        return ""
+    listed = ", ".join(f"{label} ({n} cells)" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return (
+        f"Code: the finished cells come from {len(counts)} code versions: {listed} (the `code` column "
+        "of runs.csv says which). A change of code can move a cell's numbers at the same config: "
+        "compare settings whose cells share a version, or rerun the others."
+    )
 
 
 def collect(study_dir: Path, spec: StudySpec) -> list[CellRow]:
@@ -73,14 +101,16 @@ def collect(study_dir: Path, spec: StudySpec) -> list[CellRow]:
     for cell in spec.cells():
         status = cell_status(study_dir, cell, spec.stages)
         metrics: dict[str, float] = {}
+        code = ""
         if status == "finished":
             raw = RunFolder(cell.folder(study_dir)).read_metrics()
+            code = code_label(raw)
             metrics = {k: v for k, v in flatten(raw).items() if not k.startswith(("timing.", "evaluator.cached"))}
             metrics.update({f"timing.{k}": v for k, v in flatten(raw.get("timing", {})).items()})
         error = ""
         if status == "failed":
             error = error_path(study_dir, cell).read_text().splitlines()[0]
-        rows.append(CellRow(cell.dataset, cell.setting, cell.seed, status, metrics, error, str(log_path(study_dir, cell))))
+        rows.append(CellRow(cell.dataset, cell.setting, cell.seed, status, metrics, error, str(log_path(study_dir, cell)), code))
     return rows
 
 
@@ -242,6 +272,8 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
         "(GPU, 1000 epochs, 4 seeds), where the reference has it.",
         "",
     ]
+    if note := code_note(rows):
+        lines += [note, ""]
     for metric in _headline(spec, summary):
         better = direction(metric)
         lines += [f"## {metric} ({direction_label(metric)})", "", "| dataset | " + " | ".join(settings) + " |",
@@ -288,8 +320,8 @@ def write_csvs(study_dir: Path, rows: list[CellRow], summary: Summary) -> None:
     metrics = sorted({m for r in rows for m in r.metrics})
     _atomic_csv(
         study_dir / "runs.csv",
-        ["dataset", "setting", "seed", "status", *metrics],
-        [[r.dataset, r.setting, r.seed, r.status, *(r.metrics.get(m, "") for m in metrics)] for r in rows],
+        ["dataset", "setting", "seed", "status", "code", *metrics],
+        [[r.dataset, r.setting, r.seed, r.status, r.code, *(r.metrics.get(m, "") for m in metrics)] for r in rows],
     )
     body = []
     for (dataset, setting, metric) in sorted(summary.values):
