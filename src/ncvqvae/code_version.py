@@ -3,7 +3,8 @@
 Cells of a study are skipped when their resolved config matches, so a table can mix
 cells trained by different code: a speed change (fused AdamW, a strided stem) moves a
 run's numbers while its config stays the same. Recording the commit beside the metrics
-lets a reader, and the study summary, see which cells share code.
+lets a reader, and the study summary, see which cells share code. It is the code that
+last opened the run: a run resumed under newer code records the newer commit.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ import csv
 import html
 import math
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,13 +83,10 @@ def code_label(raw: dict[str, Any]) -> str:
 def code_note(rows: list[CellRow]) -> str:
     """A sentence when a study's finished cells come from more than one code version:
     cells are skipped by config, so a table can mix code whose numbers differ."""
-    counts: dict[str, int] = {}
-    for row in rows:
-        if row.status == "finished":
-            counts[row.code] = counts.get(row.code, 0) + 1
+    counts = Counter(row.code for row in rows if row.status == "finished")
     if len(counts) <= 1:
         return ""
-    listed = ", ".join(f"{label} ({n} cells)" for label, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    listed = ", ".join(f"{label} ({n} cells)" for label, n in counts.most_common())
     return (
         f"Code: the finished cells come from {len(counts)} code versions: {listed} (the `code` column "
         "of runs.csv says which). A change of code can move a cell's numbers at the same config: "
