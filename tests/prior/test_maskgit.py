@@ -133,6 +133,36 @@ def test_batched_guidance_equals_two_passes() -> None:
         torch.testing.assert_close(guided_logits(prior, tokens, labels, 2.0), expected, rtol=1e-5, atol=1e-5)
 
 
+def test_logits_at_chosen_positions_equal_the_full_logits_there() -> None:
+    from ncvqvae.prior.sampling import guided_logits
+
+    prior = _prior().eval()
+    gen = torch.Generator().manual_seed(5)
+    tokens = torch.randint(0, K + 1, (3, N), generator=gen)
+    labels = torch.tensor([0, 1, 2])
+    at = torch.rand(3, N, generator=gen) < 0.4
+    with torch.no_grad():
+        full = prior(tokens, labels)
+        torch.testing.assert_close(prior(tokens, labels, at=at), full[at], rtol=1e-5, atol=1e-5)
+        guided = guided_logits(prior, tokens, labels, 2.0)
+        torch.testing.assert_close(guided_logits(prior, tokens, labels, 2.0, at=at), guided[at], rtol=1e-5, atol=1e-5)
+    # the gradient of the loss reaches the transformer through the chosen positions alone
+    prior.train()
+    loss = prior.loss(tokens.clamp(max=K - 1), labels, drop_labels=False, generator=gen).loss
+    loss.backward()
+    assert prior.head.weight.grad.abs().sum() > 0
+
+
+def test_categorical_draws_follow_the_probabilities() -> None:
+    from ncvqvae.prior.sampling import draw_categorical
+
+    probs = torch.tensor([[0.5, 0.0, 0.3, 0.2], [0.0, 0.0, 0.0, 1.0]]).repeat(20_000, 1)
+    drawn = draw_categorical(probs, generator=torch.Generator().manual_seed(0)).view(20_000, 2)
+    freq = torch.bincount(drawn[:, 0], minlength=4).float() / 20_000
+    torch.testing.assert_close(freq, probs[0], atol=0.01, rtol=0)  # 3.5 standard errors
+    assert (drawn[:, 0] != 1).all() and (drawn[:, 1] == 3).all()
+
+
 def test_same_seed_same_samples() -> None:
     prior = _prior()
     a = sample_tokens(prior, 4, steps=6, generator=torch.Generator().manual_seed(3))

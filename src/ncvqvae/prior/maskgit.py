@@ -76,8 +76,17 @@ class MaskGIT(nn.Module):
         state_dict.update(upgraded)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-    def forward(self, tokens: Tensor, class_labels: Tensor, context: Tensor | None = None) -> Tensor:
-        """tokens (B, N) with mask ids, class_labels (B,) -> logits (B, N, K)."""
+    def forward(
+        self, tokens: Tensor, class_labels: Tensor, context: Tensor | None = None, at: Tensor | None = None
+    ) -> Tensor:
+        """tokens (B, N) with mask ids, class_labels (B,) -> logits (B, N, K); with ``at``,
+        a (B, N) boolean mask, only the logits at those positions, (at.sum(), K).
+
+        The output layer maps every position to K codes, as wide as a transformer layer
+        at K = 1024, and only the positions still to be decided need it: in training the
+        masked ones (a mean of 2/pi of the sequence under the cosine schedule), in
+        sampling those not yet committed.
+        """
         h = self.embed_proj(self.token_embedding(tokens))
         if self.context_proj is not None:
             if context is None:
@@ -85,8 +94,8 @@ class MaskGIT(nn.Module):
             h = h + self.context_proj(context)
         cls = self.class_embedding(class_labels)[:, None, :]
         h = torch.cat([cls, h], dim=1) + self.position
-        h = self.norm(self.transformer(h))
-        return self.head(h[:, 1:])
+        h = self.transformer(h)[:, 1:]
+        return self.head(self.norm(h if at is None else h[at]))
 
     def drop_labels(self, class_labels: Tensor, generator: torch.Generator | None) -> Tensor:
         """Replace labels by "no class" with probability class_dropout (training only), so
@@ -137,9 +146,8 @@ class MaskGIT(nn.Module):
             mask = mask | noised
         if drop_labels:
             class_labels = self.drop_labels(class_labels, generator)
-        logits = self(masked, class_labels, context)
+        picked = self(masked, class_labels, context, at=mask)
         target = tokens[mask]
-        picked = logits[mask]
         loss = F.cross_entropy(picked, target)
         accuracy = (picked.argmax(-1) == target).float().mean()
         return PriorLossOutput(loss, accuracy, mask.sum())

@@ -13,6 +13,19 @@ from ncvqvae.prior.masking import cosine_schedule
 from ncvqvae.prior.two_band import TwoBandPrior
 
 
+def draw_categorical(probs: Tensor, *, generator: torch.Generator | None) -> Tensor:
+    """One index per row of ``probs`` (M, K), drawn exactly from it by inverting its CDF.
+
+    Gumbel-max would need K random numbers and two logarithms per row; at K = 1024 that
+    costs about twice the output layer's matmul on CPU. The inverse CDF needs one uniform
+    per row, a cumulative sum and a binary search (searchsorted with right=True maps u in
+    [cdf[i-1], cdf[i]) to i, so a zero-probability code is never drawn).
+    """
+    cdf = probs.cumsum(dim=-1)
+    u = torch.rand(probs.shape[0], 1, device=probs.device, generator=generator) * cdf[:, -1:]
+    return torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_(max=probs.shape[1] - 1)
+
+
 def gumbel_noise(shape: torch.Size, *, device: torch.device, generator: torch.Generator | None) -> Tensor:
     u = torch.rand(shape, device=device, generator=generator).clamp(1e-20, 1.0 - 1e-7)
     return -torch.log(-torch.log(u))
@@ -24,23 +37,26 @@ def guided_logits(
     class_labels: Tensor | None,
     guidance: float,
     context: Tensor | None = None,
+    at: Tensor | None = None,
 ) -> Tensor:
     """l_null + w (l_class - l_null); the unconditional pass runs only when it matters.
 
     With w = 1 the formula reduces to l_class, so the extra forward pass is skipped;
     unconditional sampling uses the "no class" label alone. With w != 1 the conditional
     and the "no class" pass run as one batch of twice the size (one pass through the
-    weights instead of two).
+    weights instead of two). ``at`` (B, N) keeps only those positions' logits, as in
+    :meth:`MaskGIT.forward`.
     """
     null = torch.full((tokens.shape[0],), model.null_class, device=tokens.device, dtype=torch.long)
     if class_labels is None:
-        return model(tokens, null, context)
+        return model(tokens, null, context, at=at)
     if guidance == 1.0:
-        return model(tokens, class_labels, context)
+        return model(tokens, class_labels, context, at=at)
     both = model(
         torch.cat([tokens, tokens]),
         torch.cat([class_labels, null]),
         None if context is None else torch.cat([context, context]),
+        at=None if at is None else torch.cat([at, at]),
     )
     l_class, l_null = both.chunk(2)
     return l_null + guidance * (l_class - l_null)
@@ -134,11 +150,12 @@ def decode_tokens(
         class_labels = class_labels.to(device=device, dtype=torch.long)
     for t in range(steps):
         unknown = tokens == model.mask_id
-        logits = guided_logits(model, tokens, class_labels, guidance, context).float()
-        log_probs = torch.log_softmax(logits, dim=-1)
-        # Gumbel-max draws exactly from softmax(logits), with a seedable generator.
-        sampled = (log_probs + gumbel_noise(log_probs.shape, device=device, generator=generator)).argmax(-1)
-        sampled = torch.where(unknown, sampled, tokens)
+        # Logits, draws and confidences only where a token is still to be decided: the
+        # committed positions would be computed and thrown away.
+        logits = guided_logits(model, tokens, class_labels, guidance, context, at=unknown).float()
+        probs = torch.softmax(logits, dim=-1)
+        drawn = draw_categorical(probs, generator=generator)
+        sampled = tokens.masked_scatter(unknown, drawn)
         ratio = (t + 1) / steps
         n_keep_masked = torch.floor(cosine_schedule(ratio) * n_to_decode.double()).long()
         # Every step commits at least one new token: with N = 50 and T = 20 the schedule
@@ -150,11 +167,11 @@ def decode_tokens(
         if int(n_keep_masked.max()) <= 0:
             tokens = sampled
             break
-        confidence = log_probs.gather(-1, sampled[..., None]).squeeze(-1)
-        confidence = confidence + temperature * (1.0 - ratio) * gumbel_noise(
-            confidence.shape, device=device, generator=generator
+        drawn_confidence = probs.gather(-1, drawn[:, None]).squeeze(-1).log()
+        drawn_confidence = drawn_confidence + temperature * (1.0 - ratio) * gumbel_noise(
+            drawn_confidence.shape, device=device, generator=generator
         )
-        confidence = torch.where(unknown, confidence, torch.full_like(confidence, math.inf))
+        confidence = torch.full(tokens.shape, math.inf, device=device).masked_scatter(unknown, drawn_confidence)
         rank = confidence.argsort(dim=-1).argsort(dim=-1)
         remask = rank < n_keep_masked[:, None]
         tokens = torch.where(remask, torch.full_like(sampled, model.mask_id), sampled)
