@@ -14,6 +14,7 @@ from torch.nn import functional as F
 
 from ncvqvae.config import PriorConfig
 from ncvqvae.prior.masking import mask_tokens
+from ncvqvae.prior.rms_norm import RMSNorm
 from ncvqvae.prior.transformer import Transformer, upgrade_state_dict
 
 
@@ -65,7 +66,7 @@ class MaskGIT(nn.Module):
             hidden, config.n_layers, config.n_heads, config.head_dim or hidden // config.n_heads,
             config.ffn_mult, config.dropout, config.norm,
         )
-        self.norm = nn.RMSNorm(hidden) if config.norm == "rmsnorm" else nn.LayerNorm(hidden)
+        self.norm = RMSNorm(hidden) if config.norm == "rmsnorm" else nn.LayerNorm(hidden)
         self.head = nn.Linear(hidden, self.codebook_size)
         self.context_proj = None if context_dim is None else nn.Linear(context_dim, hidden)
 

@@ -15,6 +15,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ncvqvae.prior.rms_norm import RMSNorm
+
 
 class SelfAttention(nn.Module):
     def __init__(self, dim: int, heads: int, head_dim: int, dropout: float) -> None:
@@ -36,7 +38,7 @@ class Block(nn.Module):
 
     def __init__(self, dim: int, heads: int, head_dim: int, ffn_mult: int, dropout: float, norm: str) -> None:
         super().__init__()
-        make_norm = (lambda: nn.RMSNorm(dim)) if norm == "rmsnorm" else (lambda: nn.LayerNorm(dim))
+        make_norm = (lambda: RMSNorm(dim)) if norm == "rmsnorm" else (lambda: nn.LayerNorm(dim))
         self.norm1, self.norm2 = make_norm(), make_norm()
         self.self_attn = SelfAttention(dim, heads, head_dim, dropout)
         self.linear1 = nn.Linear(dim, ffn_mult * dim)
