@@ -15,8 +15,8 @@ another machine, and the output says so: those ratios do not compare like with l
 Beside every row: parameters and GFLOPs per series of both codes (torch's
 FlopCounterMode), and the roofline, the series/s this machine's measured fp32 matmul
 throughput would allow at our FLOPs, with the share of it we reach. Writes
-``benchmarks/results/speed_cpu.csv`` and ``.md`` (with the top rows of a torch.profiler
-profile of our stage-1 step).
+``benchmarks/results/speed_cpu.csv`` and ``.md`` (with the top rows of torch.profiler
+profiles of our stage-1 step and of unconditional sampling).
 """
 
 from __future__ import annotations
@@ -180,14 +180,14 @@ def recorded_reference() -> dict[tuple[str, int], dict]:
                 for r in csv.DictReader(f)}
 
 
-def profile_stage1(length: int) -> str:
-    """The top rows, by self CPU time, of a torch.profiler profile of our stage-1 step."""
+def profile(mode: str, length: int, batch: int) -> str:
+    """The top rows, by self CPU time, of a torch.profiler profile of one of our rows."""
     import torch
 
-    fn, _ = _ours_workload("stage1_barlowtwins", length, 128, 1.0)
+    fn, _ = _ours_workload(mode, length, batch, 1.0)
     fn()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        for _ in range(3):
+        for _ in range(3 if mode.startswith("stage") else 1):
             fn()
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=12)
 
@@ -237,9 +237,6 @@ def main() -> None:
                         help="keep the rows speed_cpu.csv already holds from a stopped run of the same kind")
     args = parser.parse_args()
     side_by_side = bool(os.environ.get("REF_DIR") and os.environ.get("REF_PYTHON"))
-    if side_by_side:
-        for length in args.lengths:  # their stage 2 loads the stage-1 weights this saves
-            theirs("stage1_barlowtwins_save", length)
     gflops = _fresh(matmul_gflops)
     print(f"fp32 2048^3 matmul: {gflops:.0f} GFLOP/s with {THREADS} threads; "
           f"{'side by side, ' + str(args.passes) + ' passes' if side_by_side else 'NO reference code: recorded figures from another machine'}", flush=True)
@@ -249,6 +246,10 @@ def main() -> None:
     done = {(r["what"], int(r["L"])) for r in rows}
     kept = len(rows)
     for length in args.lengths:
+        if side_by_side and any((what, length) not in done for what, *_ in ROWS):
+            # Their stage 2 loads the stage-1 weights this saves, under one name for every
+            # length, and their encoder's depth follows L: save again for each length.
+            theirs("stage1_barlowtwins_save", length)
         for what, mode, recorded_name, batch, target in ROWS:
             if (what, length) in done:
                 continue
@@ -302,8 +303,10 @@ def main() -> None:
         )
     lines += ["", "Targets (ours / theirs): " + "; ".join(_target_verdicts(rows)) + "."]
     if not args.no_profile:
-        lines += ["", f"Profile of our stage-1 step (Barlow Twins, L = {args.lengths[0]}, batch 128, 3 steps):", "",
-                  "```", _fresh(profile_stage1, args.lengths[0]), "```"]
+        length = args.lengths[0]
+        for title, mode, batch in (("stage-1 step (Barlow Twins, batch 128, 3 steps)", "stage1_barlowtwins", 128),
+                                   ("unconditional sampling (256 series, T = 10, decoding included)", "sample_uncond", 256)):
+            lines += ["", f"Profile of our {title}, L = {length}:", "", "```", _fresh(profile, mode, length, batch), "```"]
     (args.out / "speed_cpu.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
