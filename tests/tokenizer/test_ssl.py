@@ -17,7 +17,7 @@ from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl import BRANCHES, SSLLossOutput, pool_latent
 from ncvqvae.tokenizer.ssl.iternorm import IterNorm
 from ncvqvae.tokenizer.ssl.projector import Projector, parse_projector_spec
-from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss, off_diagonal
+from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss, off_diagonal_square_sum
 from ncvqvae.tokenizer.ssl.variance_covariance import vibcreg_loss, vicreg_loss
 
 SSL_LOSSES = {"barlowtwins": barlow_twins_loss, "vicreg": vicreg_loss, "vibcreg": vibcreg_loss}
@@ -214,10 +214,15 @@ def test_registry_and_default_weights() -> None:
     assert SSLConfig(method="vicreg", weight=0.5).method_weight == 0.5
 
 
-def test_off_diagonal_view_holds_every_off_diagonal_entry() -> None:
-    m = torch.arange(25.0).view(5, 5)
-    expected = m[~torch.eye(5, dtype=torch.bool)]
-    assert torch.equal(off_diagonal(m).flatten().sort().values, expected.sort().values)
+def test_off_diagonal_square_sum_and_its_gradient_leave_the_diagonal_out() -> None:
+    m = torch.randn(6, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0), requires_grad=True)
+    mask = ~torch.eye(6, dtype=torch.bool)
+    expected = m[mask].pow(2).sum()
+    total = off_diagonal_square_sum(m)
+    assert total.item() == pytest.approx(expected.item(), rel=1e-12)
+    total.backward()
+    assert torch.equal(m.grad.diagonal(), torch.zeros(6, dtype=torch.float64))
+    assert torch.allclose(m.grad[mask], 2 * m.detach()[mask])
 
 
 def test_losses_reject_mismatched_shapes() -> None:

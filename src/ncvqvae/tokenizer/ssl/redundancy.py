@@ -12,15 +12,14 @@ from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check
 from ncvqvae.tokenizer.ssl.projector import Projector
 
 
-def off_diagonal(m: Tensor) -> Tensor:
-    """The off-diagonal entries of a square (F, F) matrix, as a view (F - 1, F + 1).
+def off_diagonal_square_sum(m: Tensor) -> Tensor:
+    """sum_{i != j} m_ij^2 of a square (F, F) matrix, as the whole sum less the diagonal's.
 
-    The flattened matrix without its last element, viewed with F + 1 columns, puts the
-    diagonal in column 0 (FAIR's trick): no boolean mask over F^2 entries, which on a
-    4096-wide projector cost a fifth of a stage-1 step.
+    One reduction over the F^2 entries and one over F: neither a boolean mask nor a
+    strided view of the off-diagonal part, whose backward on a 4096-wide projector fills
+    and scatters an F^2 gradient. The diagonal's gradient cancels exactly (2 m_ii - 2 m_ii).
     """
-    n = m.shape[0]
-    return m.flatten()[:-1].view(n - 1, n + 1)[:, 1:]
+    return m.square().sum() - torch.diagonal(m).square().sum()
 
 
 def _standardize_columns(z: Tensor, eps: float) -> tuple[Tensor, Tensor]:
@@ -73,7 +72,7 @@ def barlow_twins_loss(
     z2n, _ = _standardize_columns(z2, eps)
     cross = sum_over_ranks(z1n.T @ z2n) / n  # (F, F)
     on_diag = (1 - torch.diagonal(cross)).pow(2).sum() / n_features
-    off_diag = off_diagonal(cross).pow(2).sum() / n_features
+    off_diag = off_diagonal_square_sum(cross) / n_features
     return SSLLossOutput(
         loss=on_diag + lambda_offdiag * off_diag,
         terms={"on_diag": on_diag, "off_diag": off_diag},

@@ -12,7 +12,7 @@ from ncvqvae.collectives import gather_batch
 from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
 from ncvqvae.tokenizer.ssl.projector import Projector
-from ncvqvae.tokenizer.ssl.redundancy import off_diagonal
+from ncvqvae.tokenizer.ssl.redundancy import off_diagonal_square_sum
 
 
 def _variance_hinge(z: Tensor, eps: float) -> Tensor:
@@ -30,7 +30,7 @@ def _covariance_penalty(z: Tensor) -> Tensor:
     n, n_features = z.shape
     centred = z - z.mean(dim=0)
     cov = centred.T @ centred / (n - 1)
-    return off_diagonal(cov).pow(2).sum() / n_features
+    return off_diagonal_square_sum(cov) / n_features
 
 
 def _normalized_covariance_penalty(z: Tensor, eps: float) -> Tensor:
@@ -43,7 +43,7 @@ def _normalized_covariance_penalty(z: Tensor, eps: float) -> Tensor:
     centred = z - z.mean(dim=0)
     unit = F.normalize(centred, dim=0, eps=eps)
     corr = unit.T @ unit
-    return off_diagonal(corr).pow(2).sum() / corr.numel()
+    return off_diagonal_square_sum(corr) / corr.numel()
 
 
 def _gathered_pair(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
