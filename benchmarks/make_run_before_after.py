@@ -10,12 +10,14 @@ cache as on a fresh clone; wall-clock time includes start-up. The "before" runs 
 re-scored with ``ncvqvae evaluate`` from this checkout, so that both sides are measured by
 the same metrics (matched-count FID and its floor, CAS by one recipe, near-copies).
 Results accumulate in ``benchmarks/results/make_run_GunPoint.json`` (a later call skips
-what is there) and are summarised in ``make_run_GunPoint.md``.
+what is there) and are summarised in ``make_run_GunPoint.md``; ``--rescore`` scores the
+finished `before` runs again without running anything.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -44,9 +46,22 @@ def run(src: Path | None, seed: int, out: Path) -> float:
 
 
 def rescore(run_dir: Path, copy: Path) -> float:
+    """Score a `before` run with today's code and today's cpu-preset evaluation recipe.
+
+    The recipe (CAS steps and sample counts, FID sample counts) is part of the run's
+    config, and the before-code's was heavier (CAS on 1000 synthetic series for 600 steps,
+    FID on 1024): scoring each side by its own recipe would compare recipes, not models.
+    """
+    import yaml
+
+    from ncvqvae.config import preset
+
     if copy.exists():
         shutil.rmtree(copy)
     shutil.copytree(run_dir, copy, ignore=shutil.ignore_patterns("checkpoints"))
+    config = yaml.safe_load((copy / "config.yaml").read_text())
+    config["evaluation"] = dataclasses.asdict(preset("cpu").evaluation)
+    (copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "NCVQVAE_CACHE": tempfile.mkdtemp(prefix="ncvqvae-cache-")}
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ncvqvae.cli", "evaluate", "--run", str(copy)], env=env, check=True,
@@ -72,9 +87,19 @@ def main() -> None:
     parser.add_argument("--before-src", type=Path, required=True)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--runs", type=Path, default=Path("runs/make_run"))
+    parser.add_argument("--rescore", action="store_true",
+                        help="score the finished `before` runs again (today's recipe) instead of running anything")
     args = parser.parse_args()
     record = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
-    for seed in args.seeds:
+    if args.rescore:
+        for seed in args.seeds:
+            entry = record[f"before/seed{seed}"]
+            scored = args.runs / "before_rescored" / f"seed{seed}"
+            entry["rescore_s"] = rescore(args.runs / "before" / f"seed{seed}", scored)
+            entry.update(figures(scored))
+            RESULTS.write_text(json.dumps(record, indent=2))
+            print(f"before/seed{seed}", json.dumps(entry), flush=True)
+    for seed in [] if args.rescore else args.seeds:
         for side, src in (("before", args.before_src.resolve()), ("after", None)):
             key = f"{side}/seed{seed}"
             if key in record:
@@ -110,7 +135,8 @@ def write_summary(record: dict) -> None:
         "Command: `python benchmarks/make_run_before_after.py --before-src <worktree of 7e87281>/src --seeds 0 1 2`. "
         "Each run: `ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu --seed k`, an empty evaluator "
         "cache, one run at a time on this 2-core machine; wall-clock includes start-up, not the install. "
-        "Quality of both sides is scored by today's evaluation (`before` runs re-scored with `ncvqvae evaluate`).",
+        "Quality of both sides is scored by today's evaluation with one recipe, the cpu preset's (`before` runs "
+        "re-scored with `ncvqvae evaluate` after their config's evaluation section is set to it).",
         "",
         "| | before (7e87281) | after | after / before |",
         "|---|---:|---:|---:|",
