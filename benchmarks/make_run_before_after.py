@@ -82,6 +82,17 @@ def figures(run_dir: Path) -> dict[str, float]:
     return out
 
 
+def _score_before(runs: Path, seed: int, entry: dict) -> None:
+    scored = runs / "before_rescored" / f"seed{seed}"
+    entry["rescore_s"] = rescore(runs / "before" / f"seed{seed}", scored)
+    entry.update(figures(scored))
+
+
+def _save(record: dict, key: str) -> None:
+    RESULTS.write_text(json.dumps(record, indent=2))  # entry by entry: a stopped run keeps what it has
+    print(key, json.dumps(record[key]), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before-src", type=Path, required=True)
@@ -93,13 +104,11 @@ def main() -> None:
     record = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     if args.rescore:
         for seed in args.seeds:
-            entry = record[f"before/seed{seed}"]
-            scored = args.runs / "before_rescored" / f"seed{seed}"
-            entry["rescore_s"] = rescore(args.runs / "before" / f"seed{seed}", scored)
-            entry.update(figures(scored))
-            RESULTS.write_text(json.dumps(record, indent=2))
-            print(f"before/seed{seed}", json.dumps(entry), flush=True)
-    for seed in [] if args.rescore else args.seeds:
+            _score_before(args.runs, seed, record[f"before/seed{seed}"])
+            _save(record, f"before/seed{seed}")
+        write_summary(record)
+        return
+    for seed in args.seeds:
         for side, src in (("before", args.before_src.resolve()), ("after", None)):
             key = f"{side}/seed{seed}"
             if key in record:
@@ -111,15 +120,12 @@ def main() -> None:
             timing = json.loads((out / "metrics.json").read_text())["timing"]
             entry = {"wall_s": wall, **{k: timing.get(k) for k in STAGES}}
             if side == "before":
-                scored = args.runs / "before_rescored" / f"seed{seed}"
-                entry["rescore_s"] = rescore(out, scored)
-                entry.update(figures(scored))
+                _score_before(args.runs, seed, entry)
             else:
                 entry.update(figures(out))
                 entry["metrics_s"] = timing.get("metrics_s")
             record[key] = entry
-            RESULTS.write_text(json.dumps(record, indent=2))
-            print(key, json.dumps(entry), flush=True)
+            _save(record, key)
     write_summary(record)
 
 
