@@ -17,7 +17,8 @@ from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl import BRANCHES, SSLLossOutput, pool_latent
 from ncvqvae.tokenizer.ssl.iternorm import IterNorm
 from ncvqvae.tokenizer.ssl.projector import Projector, parse_projector_spec
-from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss, off_diagonal_square_sum
+from ncvqvae.tokenizer.ssl.off_diagonal import off_diagonal_square_sum, product_off_diagonal_square_sum
+from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss
 from ncvqvae.tokenizer.ssl.variance_covariance import vibcreg_loss, vicreg_loss
 
 SSL_LOSSES = {"barlowtwins": barlow_twins_loss, "vicreg": vicreg_loss, "vibcreg": vibcreg_loss}
@@ -223,6 +224,35 @@ def test_off_diagonal_square_sum_and_its_gradient_leave_the_diagonal_out() -> No
     total.backward()
     assert torch.equal(m.grad.diagonal(), torch.zeros(6, dtype=torch.float64))
     assert torch.allclose(m.grad[mask], 2 * m.detach()[mask])
+
+
+@pytest.mark.parametrize(("batch", "features"), [(4, 16), (12, 16)])
+@pytest.mark.parametrize("same", [False, True])
+def test_product_off_diagonal_square_sum_matches_the_formed_product(batch: int, features: int, same: bool) -> None:
+    """Both routes (Gram matrices when B < F/2, the (F, F) product otherwise) give the
+    masked sum of squares of a^T b, and the same gradients."""
+    gen = torch.Generator().manual_seed(batch)
+    a = torch.randn(batch, features, dtype=torch.float64, generator=gen, requires_grad=True)
+    b = a if same else torch.randn(batch, features, dtype=torch.float64, generator=gen, requires_grad=True)
+    mask = ~torch.eye(features, dtype=torch.bool)
+    expected = (a.T @ b)[mask].square().sum()
+    expected_grads = torch.autograd.grad(expected, (a, b) if not same else (a,))
+    total = product_off_diagonal_square_sum(a, b)
+    grads = torch.autograd.grad(total, (a, b) if not same else (a,))
+    assert total.item() == pytest.approx(expected.item(), rel=1e-12)
+    for got, want in zip(grads, expected_grads, strict=True):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-10)
+
+
+def test_gram_route_keeps_float32_losses_close_to_float64() -> None:
+    """At the paper's shape ratio (B = F / 32) the float32 losses, through Gram matrices,
+    stay within rounding of the float64 ones: no cancellation in the whole-less-diagonal
+    difference (C has rank < B, so its off-diagonal part dominates its square sum)."""
+    gen = torch.Generator().manual_seed(0)
+    z1, z2 = torch.randn(2, 16, 512, generator=gen)
+    for loss in (barlow_twins_loss, vicreg_loss, vibcreg_loss):
+        single, double = loss(z1, z2).loss.item(), loss(z1.double(), z2.double()).loss.item()
+        assert single == pytest.approx(double, rel=1e-5)
 
 
 def test_losses_reject_mismatched_shapes() -> None:

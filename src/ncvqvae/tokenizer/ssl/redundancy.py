@@ -6,20 +6,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ncvqvae.collectives import global_count, sum_over_ranks
+from ncvqvae.collectives import global_count, sum_over_ranks, world_size
 from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
+from ncvqvae.tokenizer.ssl.off_diagonal import off_diagonal_square_sum, product_off_diagonal_square_sum
 from ncvqvae.tokenizer.ssl.projector import Projector
-
-
-def off_diagonal_square_sum(m: Tensor) -> Tensor:
-    """sum_{i != j} m_ij^2 of a square (F, F) matrix, as the whole sum less the diagonal's.
-
-    One reduction over the F^2 entries and one over F: neither a boolean mask nor a
-    strided view of the off-diagonal part, whose backward on a 4096-wide projector fills
-    and scatters an F^2 gradient. The diagonal's gradient cancels exactly (2 m_ii - 2 m_ii).
-    """
-    return m.square().sum() - torch.diagonal(m).square().sum()
 
 
 def _standardize_columns(z: Tensor, eps: float) -> tuple[Tensor, Tensor]:
@@ -70,9 +61,15 @@ def barlow_twins_loss(
     n_features = z1.shape[1]
     z1n, n = _standardize_columns(z1, eps)
     z2n, _ = _standardize_columns(z2, eps)
-    cross = sum_over_ranks(z1n.T @ z2n) / n  # (F, F)
-    on_diag = (1 - torch.diagonal(cross)).pow(2).sum() / n_features
-    off_diag = off_diagonal_square_sum(cross) / n_features
+    if world_size() == 1:
+        # C's diagonal and its off-diagonal sum of squares without forming C (off_diagonal.py).
+        diagonal = (z1n * z2n).sum(dim=0) / n
+        off_diag = product_off_diagonal_square_sum(z1n, z2n) / (n * n * n_features)
+    else:
+        cross = sum_over_ranks(z1n.T @ z2n) / n  # (F, F): each rank holds part of the batch
+        diagonal = torch.diagonal(cross)
+        off_diag = off_diagonal_square_sum(cross) / n_features
+    on_diag = (1 - diagonal).pow(2).sum() / n_features
     return SSLLossOutput(
         loss=on_diag + lambda_offdiag * off_diag,
         terms={"on_diag": on_diag, "off_diag": off_diag},

@@ -12,7 +12,7 @@ from ncvqvae.collectives import gather_batch
 from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
 from ncvqvae.tokenizer.ssl.projector import Projector
-from ncvqvae.tokenizer.ssl.redundancy import off_diagonal_square_sum
+from ncvqvae.tokenizer.ssl.off_diagonal import product_off_diagonal_square_sum
 
 
 def _variance_hinge(z: Tensor, eps: float) -> Tensor:
@@ -29,8 +29,7 @@ def _covariance_penalty(z: Tensor) -> Tensor:
     """c(Z) = (1/F) sum_{i != j} Cov(Z)_ij^2 with Cov = Zc^T Zc / (B - 1)."""
     n, n_features = z.shape
     centred = z - z.mean(dim=0)
-    cov = centred.T @ centred / (n - 1)
-    return off_diagonal_square_sum(cov) / n_features
+    return product_off_diagonal_square_sum(centred, centred) / ((n - 1) ** 2 * n_features)
 
 
 def _normalized_covariance_penalty(z: Tensor, eps: float) -> Tensor:
@@ -42,8 +41,7 @@ def _normalized_covariance_penalty(z: Tensor, eps: float) -> Tensor:
     """
     centred = z - z.mean(dim=0)
     unit = F.normalize(centred, dim=0, eps=eps)
-    corr = unit.T @ unit
-    return off_diagonal_square_sum(corr) / corr.numel()
+    return product_off_diagonal_square_sum(unit, unit) / unit.shape[1] ** 2
 
 
 def _gathered_pair(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
