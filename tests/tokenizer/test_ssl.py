@@ -16,8 +16,11 @@ from torch import nn
 from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl import BRANCHES, SSLLossOutput, pool_latent
 from ncvqvae.tokenizer.ssl.iternorm import IterNorm
+from ncvqvae.tokenizer.ssl.off_diagonal import (
+    off_diagonal_square_sum,
+    product_off_diagonal_square_sum,
+)
 from ncvqvae.tokenizer.ssl.projector import Projector, parse_projector_spec
-from ncvqvae.tokenizer.ssl.off_diagonal import off_diagonal_square_sum, product_off_diagonal_square_sum
 from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss
 from ncvqvae.tokenizer.ssl.variance_covariance import vibcreg_loss, vicreg_loss
 

@@ -9,7 +9,10 @@ from torch import Tensor
 from ncvqvae.collectives import global_count, sum_over_ranks, world_size
 from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
-from ncvqvae.tokenizer.ssl.off_diagonal import off_diagonal_square_sum, product_off_diagonal_square_sum
+from ncvqvae.tokenizer.ssl.off_diagonal import (
+    off_diagonal_square_sum,
+    product_off_diagonal_square_sum,
+)
 from ncvqvae.tokenizer.ssl.projector import Projector
 
 

@@ -11,8 +11,8 @@ from torch import Tensor
 from ncvqvae.collectives import gather_batch
 from ncvqvae.config import SSLConfig
 from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
-from ncvqvae.tokenizer.ssl.projector import Projector
 from ncvqvae.tokenizer.ssl.off_diagonal import product_off_diagonal_square_sum
+from ncvqvae.tokenizer.ssl.projector import Projector
 
 
 def _variance_hinge(z: Tensor, eps: float) -> Tensor:
