@@ -270,7 +270,12 @@ def test_ctrl_c_exits_130_and_says_the_same_command_resumes(tmp_path: Path) -> N
     out = tmp_path / "run"
     command = [sys.executable, "-m", "ncvqvae.cli", "tokenizer", "--config", str(config_path), "--out", str(out)]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # A suite started in the background (`make test &`) inherits SIGINT as ignored, and
+    # Python then installs no Ctrl-C handler in the child: give it the default back.
+    proc = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     last = out / "checkpoints" / "tokenizer" / "last.ckpt"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None and not last.exists():
