@@ -1,0 +1,85 @@
+"""The quality-target table: per-seed figures, their spread and the count against a target."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+
+from ncvqvae.study.report import CellRow
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "quality_targets.py"
+
+
+@pytest.fixture(scope="module")
+def targets():
+    spec = importlib.util.spec_from_file_location("quality_targets", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up by name
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cell(
+    dataset: str, seed: int, fid: float, recon: float, setting: str = "s", **extra: float
+) -> CellRow:
+    metrics = {
+        "generation.fid": fid,
+        "generation.fid_recon": recon,
+        "generation.fid_real": 0.5,
+        **extra,
+    }
+    return CellRow(dataset, setting, seed, "finished", metrics)
+
+
+def test_a_dataset_meets_a_target_by_the_mean_over_its_seeds(targets):
+    rows = [_cell("A", 0, 2.0, 1.0), _cell("A", 1, 3.0, 2.0), _cell("B", 0, 4.0, 1.0)]
+    fid = next(t for t in targets.TARGETS if t.name.startswith("samples'"))
+    by_dataset = targets.per_dataset(rows, fid.figure)
+    assert by_dataset["A"].mean == pytest.approx(5.0) and by_dataset["A"].std == pytest.approx(
+        math.sqrt(2)
+    )
+    assert by_dataset["A"].n == 2 and by_dataset["B"].n == 1 and math.isnan(by_dataset["B"].std)
+    assert targets.meets(fid, by_dataset["A"]) and not targets.meets(fid, by_dataset["B"])
+
+
+def test_failed_cells_and_missing_metrics_are_not_counted(targets):
+    rows = [
+        _cell("A", 0, 2.0, 1.0),
+        CellRow("A", "s", 1, "failed", {}),
+        CellRow("A", "s", 2, "finished", {}),
+    ]
+    fid = next(t for t in targets.TARGETS if t.name.startswith("samples'"))
+    assert targets.per_dataset(rows, fid.figure)["A"].n == 1
+
+
+def test_the_table_counts_datasets_and_says_whether_the_target_is_met(targets):
+    before = [_cell("A", 0, 40.0, 30.0), _cell("B", 0, 40.0, 30.0)]
+    after = [_cell("A", s, 2.0, 1.0) for s in range(3)] + [
+        _cell("B", s, 9.0, 1.0) for s in range(3)
+    ]
+    text = targets.table(before, after, None, ssl="bt", baseline="none", required=2)
+    fid_block = text.split("### samples'")[1].split("###")[0]
+    assert "After: 1 of 2 datasets (needed: 2) - **not met**; before: 0." in fid_block
+    recon_block = text.split("### reconstructions'")[1].split("###")[0]
+    assert "After: 2 of 2 datasets (needed: 2) - **met**" in recon_block
+    assert "| A | 80.0x (n=1) | 4.0x ± 0.0 (n=3) | yes |" in fid_block
+
+
+def test_the_probe_gap_is_paired_by_seed(targets):
+    def probe(dataset, setting, seed, svm):
+        return CellRow(dataset, setting, seed, "finished", {"tokenizer.probe.svm": svm})
+
+    rows = [
+        probe("A", "bt", 0, 0.9),
+        probe("A", "none", 0, 0.8),
+        probe("A", "bt", 1, 0.7),
+        probe("A", "none", 1, 0.75),
+        probe("A", "bt", 2, 0.95),
+    ]  # seed 2 has no baseline: left out of the pairs
+    bt, base, gap = targets.probe_gaps(rows, "bt", "none")["A"]
+    assert (bt.n, base.n, gap.n) == (3, 2, 2)
+    assert gap.mean == pytest.approx(0.025)
