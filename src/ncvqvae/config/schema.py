@@ -156,6 +156,10 @@ class PriorConfig:
         norm: ``layernorm`` or ``rmsnorm`` (the authors' prior).
         token_noise: in training, the chance that each unmasked token is replaced by a
             random code, which the loss then asks to restore (0: off, the paper's prior).
+        augmented_views: the prior also trains on the tokens of this many augmented views
+            of each training series (the run's ``ssl.augment`` set and magnitudes): on a
+            few dozen series, 2000 steps teach the prior those few dozen token sequences
+            by heart, and its samples come out as near-copies (0: off, the paper's prior).
         high_band_hidden_dim, high_band_n_layers: size of the second transformer when the
             tokenizer is TimeVQVAE's two-band one (``None``: the same as the first). The
             high band only adds local texture to a given low-band shape, over a token
@@ -171,6 +175,7 @@ class PriorConfig:
     dropout: float = setting(0.1, ge=0, lt=1)
     class_dropout: float = setting(0.2, ge=0, le=1)
     token_noise: float = setting(0.0, ge=0, lt=1)
+    augmented_views: int = setting(0, ge=0)
     sampling_steps: int = setting(10, ge=1)
     gumbel_temperature: float = setting(4.0, ge=0)
     high_band_hidden_dim: int | None = setting(None, ge=1)

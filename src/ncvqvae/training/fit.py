@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from ncvqvae.config import RunConfig
+from ncvqvae.data.augment import build_augmentation
 from ncvqvae.data.dataset import TimeSeriesDataset
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.data.validation import validation_split
@@ -146,6 +147,21 @@ def fit_tokenizer(
     return tokenizer
 
 
+def _with_augmented_views(
+    config: RunConfig, tokenizer: Tokenizer, x_fit: np.ndarray, tokens: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The prior's training tokens and labels followed by those of
+    ``config.prior.augmented_views`` augmented views of each (standardized) series, drawn
+    once, with a generator of their own so the same seed gives the same views."""
+    augment = build_augmentation(config.ssl.augment, config.ssl.augmentation)
+    generator = torch.Generator().manual_seed(config.seed * 1000 + 11)
+    x = torch.from_numpy(np.ascontiguousarray(x_fit, dtype=np.float32))
+    views = torch.cat([augment(x, generator) for _ in range(config.prior.augmented_views)])
+    view_tokens = tokenize_series(tokenizer, views.numpy())
+    view_labels = labels.repeat(config.prior.augmented_views)
+    return torch.cat([tokens, view_tokens]), torch.cat([labels, view_labels])
+
+
 def fit_prior(
     config: RunConfig,
     data: TimeSeriesDataset,
@@ -161,12 +177,16 @@ def fit_prior(
         tokens = tokenize_series(tokenizer, standardizer.transform(x))
         # Unlabelled data trains an unconditional prior: every label is "no class".
         labels = torch.from_numpy(y) if y is not None else torch.full((len(tokens),), n_classes)
-        return [tokens, labels]
+        return [tokens, labels, torch.arange(len(tokens))]
 
-    (tokens_train, y_train), (tokens_val, y_val) = _fit_and_val(
+    (tokens_train, y_train, fit_rows), (tokens_val, y_val, _) = _fit_and_val(
         config, data, tokens_and_labels(data.x_train, data.y_train),
         lambda: tokens_and_labels(data.x_test, data.y_test),
     )
+    if config.prior.augmented_views:
+        # Views of the fitted series only: a validation series' views would leak it.
+        x_fit = standardizer.transform(data.x_train[fit_rows.numpy()])
+        tokens_train, y_train = _with_augmented_views(config, tokenizer, x_fit, tokens_train, y_train)
     world = planned_world_size(config.trainer)
     batch, epochs, steps = plan_epochs(len(tokens_train), config.stage2, world)
     module = PriorModule(
@@ -205,7 +225,8 @@ def fit_prior(
                 "n_classes": n_classes,
                 "epochs": epochs,
                 "steps": steps,
-                "n_fit": len(tokens_train),
+                "n_fit": len(fit_rows),
+                "n_sequences": len(tokens_train),  # with the augmented views
                 "selection": selection.to_dict(),
             },
         )
