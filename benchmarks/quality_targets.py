@@ -240,6 +240,8 @@ def main() -> None:
         "",
         "",
     ]
+    if args.probes and probes is None:
+        header += [f"The probe study (`{args.probes}`) has not run yet: its target is not counted.", "", ""]
     text = "\n".join(header) + table(
         before, after, probes, ssl=args.ssl, baseline=args.baseline, required=args.required
     )
