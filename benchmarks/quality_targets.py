@@ -196,7 +196,7 @@ def table(
                 f"| {dataset} | {a.text('{:.3f}')} | {b.text('{:.3f}')} | {d.text('{:+.3f}')} | {'yes' if ok else 'no'} |"
             )
         verdict = "met" if met >= required and len(gaps) >= len(datasets) else "not met"
-        lines += ["", f"{met} of {len(gaps)} datasets (needed: {required}) - **{verdict}**.", ""]
+        lines += ["", f"{met} of {len(datasets)} datasets ({len(gaps)} with probe cells) (needed: {required}) - **{verdict}**.", ""]
     return "\n".join(lines)
 
 
