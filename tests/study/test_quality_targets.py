@@ -83,3 +83,14 @@ def test_the_probe_gap_is_paired_by_seed(targets):
     bt, base, gap = targets.probe_gaps(rows, "bt", "none")["A"]
     assert (bt.n, base.n, gap.n) == (3, 2, 2)
     assert gap.mean == pytest.approx(0.025)
+
+
+def test_the_diagnosis_shows_the_tokenizers_memorisation_and_the_priors_share(targets):
+    extra = {
+        "generation_counts.n_real_train": 30.0,
+        "tokenizer.recon_mse_train": 0.001,
+        "tokenizer.recon_mse": 0.1,
+    }
+    rows = [_cell("A", s, 2.0, 8.0, **extra) for s in range(2)]
+    text = targets.diagnosis(rows)
+    assert "| A | 30 ± 0 (n=2) | 0.0010 ± 0.0000 (n=2) | 0.1000 ± 0.0000 (n=2) | 100x ± 0 (n=2) | 0.25 ± 0.00 (n=2) |" in text
