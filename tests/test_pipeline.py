@@ -227,3 +227,25 @@ def test_cli_datasets_lists_bundled_and_local_data(ucr_dir: Path) -> None:
     names = {line.split()[0] for line in result.output.splitlines() if line.strip()}
     assert {"GunPoint", "CBF", "ECG200"} <= names  # CBF and ECG200 exist only in the folder
     assert "ArrowHead" in names  # bundled with aeon
+
+
+def test_the_reconstruction_stage_scores_as_the_full_run_does(finished_run: Path, tmp_path: Path) -> None:
+    """A stage-1 screen's figure is the full run's: same tokenizer, same fid_recon and floor."""
+    from ncvqvae.pipeline import (
+        open_run,
+        run_evaluator_stage,
+        run_reconstruction_stage,
+        run_tokenizer_stage,
+    )
+
+    copy = tmp_path / "copy"
+    shutil.copytree(finished_run, copy)
+    ctx = open_run(tiny_config(ssl={"method": "barlowtwins"}), copy)
+    evaluator = run_evaluator_stage(ctx)
+    scores = run_reconstruction_stage(ctx, run_tokenizer_stage(ctx), evaluator)
+    generation = json.loads((finished_run / "metrics.json").read_text())["generation"]
+    for key in ("fid_recon", "fid_real", "rocket_fid_recon", "rocket_fid_real"):
+        assert scores[key] == pytest.approx(generation[key], rel=1e-6), key
+    assert scores["fid_recon_ratio"] == pytest.approx(generation["fid_recon"] / generation["fid_real"])
+    stored = json.loads((copy / "metrics.json").read_text())
+    assert stored["reconstruction"] == scores and stored["timing"]["reconstruction_s"] > 0

@@ -27,6 +27,7 @@ from ncvqvae.data.validation import validation_split
 from ncvqvae.errors import CheckpointError, ConfigError
 from ncvqvae.evaluation.evaluator import Evaluator, get_evaluator
 from ncvqvae.evaluation.generation import GenerationSamples, draw_samples, evaluate_samples
+from ncvqvae.evaluation.reconstruction import reconstruction_scores
 from ncvqvae.evaluation.report import write_report
 from ncvqvae.evaluation.run_plots import draw_run_plots
 from ncvqvae.evaluation.run_report import (
@@ -207,6 +208,29 @@ def tokenizer_metrics(tokenizer: Tokenizer, ctx: RunContext) -> dict[str, Any]:
             train.pooled, ctx.data.y_train, test.pooled, ctx.data.y_test
         )
     return metrics
+
+
+def run_reconstruction_stage(ctx: RunContext, tokenizer: Tokenizer, evaluator: Evaluator | None) -> dict[str, float]:
+    """Score the tokenizer's test reconstructions as a full run's generation stage does
+    (``fid_recon`` and its floor), without a prior: what a stage-1 screen needs."""
+    done = ctx.folder.read_metrics().get("reconstruction")
+    if done is not None or not is_main_process():
+        return done or {}
+    start = time.perf_counter()
+    device = evaluation_device(ctx.config.trainer)
+    tokenizer.to(device)
+    if evaluator is not None:
+        evaluator.model.to(device)
+    scores = reconstruction_scores(
+        ctx.x_train,
+        ctx.x_test,
+        encode_split(tokenizer, ctx.x_test).reconstruction,
+        None if evaluator is None else evaluator.model,
+        halvings=ctx.config.evaluation.halvings,
+        rocket_kernels=ctx.config.evaluation.rocket_kernels,
+    )
+    ctx.folder.update_metrics({"reconstruction": scores, "timing": {"reconstruction_s": time.perf_counter() - start}})
+    return scores
 
 
 def run_prior_stage(ctx: RunContext, tokenizer: Tokenizer) -> TrainedModel:

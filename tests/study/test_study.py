@@ -159,6 +159,33 @@ def test_a_bad_dataset_fails_alone_and_is_reported(tmp_path: Path, ucr_dir: Path
     assert "## Failed cells" in (out / "summary.md").read_text()
 
 
+def test_a_reconstruction_study_scores_each_tokenizer_without_a_prior(tmp_path: Path, ucr_dir: Path) -> None:
+    evaluation = {"fcn_epochs": 5, "fcn_patience": 5, "halvings": 2, "rocket_kernels": 50}
+    spec = write_spec(
+        tmp_path / "spec.yaml", ucr_dir, stages="reconstruction", datasets=["ECG200"], seeds=[0],
+        base={**TINY_BASE, "evaluation": evaluation},
+    )
+    out = tmp_path / "study"
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    for setting in ("none", "bt"):
+        cell = out / "ECG200" / setting / "seed0"
+        metrics = json.loads((cell / "metrics.json").read_text())
+        scores = metrics["reconstruction"]
+        assert scores["fid_recon_ratio"] == pytest.approx(scores["fid_recon"] / scores["fid_real"])
+        assert scores["fid_recon_ratio"] > 1  # 8 tiny steps: far from real data
+        assert not (cell / "prior.pt").exists() and "generation" not in metrics
+    text = (out / "summary.md").read_text()
+    assert "## reconstruction.fid_recon_ratio (lower is better)" in text
+    # The prior's settings are not read: changing them leaves every cell finished.
+    write_spec(
+        spec, ucr_dir, stages="reconstruction", datasets=["ECG200"], seeds=[0],
+        base={**TINY_BASE, "evaluation": evaluation, "prior": {"n_layers": 1}},
+    )
+    plan = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--dry-run"])
+    assert plan.exit_code == 0 and "0 to run" in plan.output, plan.output
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [

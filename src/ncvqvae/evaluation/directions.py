@@ -45,6 +45,13 @@ DIRECTIONS = {
     "generation.rocket_fid_real": REFERENCE,
     "generation.discriminative_score_real": REFERENCE,
     "generation.predictive_score_real": REFERENCE,
+    "tokenizer.recon_mse_train": LOWER,
+    "reconstruction.fid_recon": LOWER,
+    "reconstruction.fid_recon_ratio": LOWER,
+    "reconstruction.rocket_fid_recon": LOWER,
+    "reconstruction.rocket_fid_recon_ratio": LOWER,
+    "reconstruction.fid_real": REFERENCE,
+    "reconstruction.rocket_fid_real": REFERENCE,
 }
 
 

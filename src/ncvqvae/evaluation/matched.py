@@ -77,10 +77,6 @@ def matched_fid(real: np.ndarray, generated_sets: list[np.ndarray], halvings: Ha
     with at least ``halvings.size`` rows."""
     rng = np.random.default_rng(seed)
     size = halvings.size
-    floors = [
-        frechet_distance(real[a], real[b], warn_few_samples=False)
-        for a, b in zip(halvings.first, halvings.second)
-    ]
     per_set = []
     for generated in generated_sets:
         if len(generated) < size:
@@ -91,7 +87,17 @@ def matched_fid(real: np.ndarray, generated_sets: list[np.ndarray], halvings: Ha
             assert len(pick) == len(a), "matched-count FID compares equal counts"
             scores.append(frechet_distance(generated[pick], real[a], warn_few_samples=False))
         per_set.append(float(np.mean(scores)))
-    return MatchedFID(float(np.mean(per_set)), _std(per_set), float(np.mean(floors)), _std(floors), size)
+    floor, floor_std = floor_of(real, halvings)
+    return MatchedFID(float(np.mean(per_set)), _std(per_set), floor, floor_std, size)
+
+
+def floor_of(real: np.ndarray, halvings: Halvings) -> tuple[float, float]:
+    """The floor: FID of real half A against real half B, mean and std over halvings."""
+    floors = [
+        frechet_distance(real[a], real[b], warn_few_samples=False)
+        for a, b in zip(halvings.first, halvings.second)
+    ]
+    return float(np.mean(floors)), _std(floors)
 
 
 def matched_fid_of_pairs(real: np.ndarray, paired: np.ndarray, halvings: Halvings) -> float:

@@ -21,9 +21,13 @@ from ncvqvae.study.spec import Cell, StudySpec, load_spec
 
 SPEC_FILE = "spec.yaml"
 STATE_DIR = ".study"
-REQUIRED_SECTION = {"tokenizer": "tokenizer", "full": "generation"}
-# What a tokenizer-only cell never reads: changing it must not make a finished cell rerun.
-UNUSED_BY_STAGES = {"tokenizer": ("prior", "stage2", "evaluation"), "full": ()}
+REQUIRED_SECTION = {"tokenizer": "tokenizer", "reconstruction": "reconstruction", "full": "generation"}
+# What a cell never reads: changing it must not make a finished cell rerun.
+UNUSED_BY_STAGES = {
+    "tokenizer": ("prior", "stage2", "evaluation"),
+    "reconstruction": ("prior", "stage2"),
+    "full": (),
+}
 
 log = logging.getLogger("ncvqvae")
 
@@ -66,13 +70,23 @@ def run_cell(study_dir: Path, cell: Cell, stages: str) -> None:
     On failure the traceback is written to the study's error file for the cell and the
     exception propagates; a later attempt clears the file first.
     """
-    from ncvqvae.pipeline import open_run, run_all, run_tokenizer_stage
+    from ncvqvae.pipeline import (
+        open_run,
+        run_all,
+        run_evaluator_stage,
+        run_reconstruction_stage,
+        run_tokenizer_stage,
+    )
 
     errors = error_path(study_dir, cell)
     errors.unlink(missing_ok=True)
     try:
         if stages == "tokenizer":
             run_tokenizer_stage(open_run(cell.config, cell.folder(study_dir)))
+        elif stages == "reconstruction":
+            ctx = open_run(cell.config, cell.folder(study_dir))
+            evaluator = run_evaluator_stage(ctx)
+            run_reconstruction_stage(ctx, run_tokenizer_stage(ctx), evaluator)
         else:
             run_all(cell.config, cell.folder(study_dir))
     except BaseException as err:

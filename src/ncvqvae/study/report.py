@@ -27,6 +27,13 @@ from ncvqvae.study.spec import StudySpec
 
 DEFAULT_HEADLINE = {
     "tokenizer": ("tokenizer.probe.svm", "tokenizer.probe.knn", "tokenizer.recon_mse", "tokenizer.perplexity"),
+    "reconstruction": (
+        "reconstruction.fid_recon_ratio",
+        "reconstruction.fid_recon",
+        "tokenizer.recon_mse",
+        "tokenizer.recon_mse_train",
+        "tokenizer.probe.svm",
+    ),
     "full": (
         "tokenizer.probe.svm",
         "tokenizer.recon_mse",
@@ -251,7 +258,7 @@ def _headline(spec: StudySpec, summary: Summary) -> list[str]:
 
 # Per-stage seconds each run records; their sum over cells is the study's compute, which stays
 # right when the folder was run in pieces, some before wall-clock time was kept.
-STAGE_SECONDS = ("tokenizer_s", "prior_s", "evaluator_s", "generation_s")
+STAGE_SECONDS = ("tokenizer_s", "prior_s", "evaluator_s", "generation_s", "reconstruction_s")
 
 
 def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: dict, elapsed: str) -> str:

@@ -1,7 +1,8 @@
 """The study spec (YAML) and the grid of cells it defines.
 
     base: {preset: cpu}                 # a config or part of one, as --config takes it
-    stages: tokenizer                   # tokenizer (probes only) | full (through generation)
+    stages: tokenizer                   # tokenizer (probes only) | reconstruction (probes and
+                                        # the test reconstructions' FID) | full (through generation)
     data_dir: ../shared/data/UCRArchive_2018
     datasets: [ECG200, TwoLeadECG]
     seeds: [0, 1]
@@ -28,7 +29,7 @@ import yaml
 from ncvqvae.config import RunConfig, from_dict, preset
 from ncvqvae.errors import ConfigError
 
-STAGES = ("tokenizer", "full")
+STAGES = ("tokenizer", "reconstruction", "full")
 SPEC_KEYS = ("base", "stages", "data_dir", "datasets", "seeds", "settings", "baseline", "slurm", "headline")
 SLURM_KEYS = ("partition", "time_min", "gpus_per_task", "cpus_per_task", "mem_gb", "array_parallelism", "sbatch", "setup")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
