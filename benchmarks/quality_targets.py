@@ -196,7 +196,12 @@ def table(
                 f"| {dataset} | {a.text('{:.3f}')} | {b.text('{:.3f}')} | {d.text('{:+.3f}')} | {'yes' if ok else 'no'} |"
             )
         verdict = "met" if met >= required and len(gaps) >= len(datasets) else "not met"
-        lines += ["", f"{met} of {len(datasets)} datasets ({len(gaps)} with probe cells) (needed: {required}) - **{verdict}**.", ""]
+        seeds = min((d.n for _, _, d in gaps.values()), default=0)
+        lines += [
+            "",
+            f"{met} of {len(datasets)} datasets ({len(gaps)} with probe cells, at least {seeds} paired seed(s) each) (needed: {required}) - **{verdict}**.",
+            "",
+        ]
     return "\n".join(lines)
 
 
