@@ -67,6 +67,14 @@ def test_the_table_counts_datasets_and_says_whether_the_target_is_met(targets):
     recon_block = text.split("### reconstructions'")[1].split("###")[0]
     assert "After: 2 of 2 datasets (needed: 2) - **met**" in recon_block
     assert "| A | 80.0x (n=1) | 4.0x ± 0.0 (n=3) | yes |" in fid_block
+    # The time budget binds every dataset: one over it fails the target.
+    timed = [
+        _cell(d, s, 2.0, 1.0, **{"timing.prior_s": 60.0 * minutes})
+        for d, minutes in (("A", 10), ("B", 25))
+        for s in range(3)
+    ]
+    time_block = targets.table([], timed, None, ssl="bt", baseline="none", required=1).split("### minutes")[1]
+    assert "After: 1 of 2 datasets (needed: 2, every one) - **not met**" in time_block
 
 
 def test_the_probe_gap_is_paired_by_seed(targets):
@@ -85,6 +93,9 @@ def test_the_probe_gap_is_paired_by_seed(targets):
     assert gap.mean == pytest.approx(0.025)
     text = targets.table([], rows, rows, ssl="bt", baseline="none", required=1)
     assert "1 of 1 datasets (1 with probe cells, at least 2 paired seed(s) each) (needed: 1) - **met**." in text
+    # Fewer seeds than the study has: the verdict is provisional and says so.
+    text = targets.table([], rows, rows, ssl="bt", baseline="none", required=1, seeds=3)
+    assert "(needed: 1) - **met so far (2 of 3 seeds)**." in text
 
 
 def test_the_diagnosis_shows_the_tokenizers_memorisation_and_the_priors_share(targets):
