@@ -92,7 +92,7 @@ class Spread:
             return "not run"
         body = fmt.format(self.mean)
         if self.n > 1:
-            body += " ± " + fmt.format(self.std).rstrip("x")
+            body += " ± " + fmt.format(self.std).rstrip("x").lstrip("+")
         return f"{body} (n={self.n})"
 
 

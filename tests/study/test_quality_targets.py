@@ -91,6 +91,7 @@ def test_the_probe_gap_is_paired_by_seed(targets):
     bt, base, gap = targets.probe_gaps(rows, "bt", "none")["A"]
     assert (bt.n, base.n, gap.n) == (3, 2, 2)
     assert gap.mean == pytest.approx(0.025)
+    assert gap.text("{:+.3f}") == "+0.025 ± 0.106 (n=2)"  # a spread has no sign
     text = targets.table([], rows, rows, ssl="bt", baseline="none", required=1)
     assert "1 of 1 datasets (1 with probe cells, at least 2 paired seed(s) each) (needed: 1) - **met**." in text
     # Fewer seeds than the study has: the verdict is provisional and says so.
