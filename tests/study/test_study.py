@@ -159,16 +159,19 @@ def test_a_bad_dataset_fails_alone_and_is_reported(tmp_path: Path, ucr_dir: Path
     assert "## Failed cells" in (out / "summary.md").read_text()
 
 
+ONE_SETTING = {"none": {"ssl": {"method": "none"}}}
+
+
 def test_a_reconstruction_study_scores_each_tokenizer_without_a_prior(tmp_path: Path, ucr_dir: Path) -> None:
     evaluation = {"fcn_epochs": 5, "fcn_patience": 5, "halvings": 2, "rocket_kernels": 50}
     spec = write_spec(
         tmp_path / "spec.yaml", ucr_dir, stages="reconstruction", datasets=["ECG200"], seeds=[0],
-        base={**TINY_BASE, "evaluation": evaluation},
+        base={**TINY_BASE, "evaluation": evaluation}, settings=ONE_SETTING,
     )
     out = tmp_path / "study"
     result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
-    for setting in ("none", "bt"):
+    for setting in ONE_SETTING:
         cell = out / "ECG200" / setting / "seed0"
         metrics = json.loads((cell / "metrics.json").read_text())
         scores = metrics["reconstruction"]
@@ -180,7 +183,7 @@ def test_a_reconstruction_study_scores_each_tokenizer_without_a_prior(tmp_path: 
     # The prior's settings are not read: changing them leaves every cell finished.
     write_spec(
         spec, ucr_dir, stages="reconstruction", datasets=["ECG200"], seeds=[0],
-        base={**TINY_BASE, "evaluation": evaluation, "prior": {"n_layers": 1}},
+        base={**TINY_BASE, "evaluation": evaluation, "prior": {"n_layers": 1}}, settings=ONE_SETTING,
     )
     plan = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--dry-run"])
     assert plan.exit_code == 0 and "0 to run" in plan.output, plan.output
