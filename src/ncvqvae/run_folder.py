@@ -37,6 +37,10 @@ TOKENIZER = "tokenizer.pt"
 PRIOR = "prior.pt"
 REPORT = "report.html"
 PRIOR_SETTINGS = "prior.yaml"
+# The sections that evaluation settings produce: dropped (after a dated copy) when only
+# those settings change, so that the stage that writes them scores again.
+EVALUATION_SECTIONS = ("generation", "generation_counts", "reconstruction")
+
 log = logging.getLogger("ncvqvae")
 
 
@@ -111,13 +115,13 @@ class RunFolder:
 
     def _restart_evaluation(self, old: RunConfig, new: RunConfig) -> None:
         """Only the evaluation settings changed: the trained stages stay valid, the scores
-        do not. The old metrics are kept in a dated copy and the generation scores dropped,
-        so the generation stage samples and scores again under the new settings."""
+        do not. The old metrics are kept in a dated copy and the scores dropped, so the
+        generation (or reconstruction) stage scores again under the new settings."""
         metrics = self.read_metrics()
-        if "generation" in metrics:
+        if any(key in metrics for key in EVALUATION_SECTIONS):
             backup = self.path / f"metrics.before-{time.strftime('%Y%m%d-%H%M%S')}.json"
             shutil.copy2(self.metrics_path, backup)
-            for key in ("generation", "generation_counts"):
+            for key in EVALUATION_SECTIONS:
                 metrics.pop(key, None)
             self._write_metrics(metrics)
             log.info(

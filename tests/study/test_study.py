@@ -187,6 +187,20 @@ def test_a_reconstruction_study_scores_each_tokenizer_without_a_prior(tmp_path: 
     )
     plan = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--dry-run"])
     assert plan.exit_code == 0 and "0 to run" in plan.output, plan.output
+    # Its evaluation settings are read: changing them scores the kept tokenizer again.
+    cell = out / "ECG200" / "none" / "seed0"
+    trained = (cell / "tokenizer.pt").stat().st_mtime_ns
+    write_spec(
+        spec, ucr_dir, stages="reconstruction", datasets=["ECG200"], seeds=[0],
+        base={**TINY_BASE, "evaluation": {**evaluation, "halvings": 3}}, settings=ONE_SETTING,
+    )
+    result = runner.invoke(app, ["study", "run", str(spec), "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert (cell / "tokenizer.pt").stat().st_mtime_ns == trained
+    [before] = cell.glob("metrics.before-*.json")
+    old = json.loads(before.read_text())["reconstruction"]
+    new = json.loads((cell / "metrics.json").read_text())["reconstruction"]
+    assert old["fid_real"] != new["fid_real"]  # 3 halvings instead of 2: another floor
 
 
 @pytest.mark.parametrize(
