@@ -222,6 +222,9 @@ DIAGNOSIS = (
     ("recon MSE, test", lambda m: m.get("tokenizer.recon_mse", math.nan), "{:.4f}"),
     ("test / train", _ratio("tokenizer.recon_mse", "tokenizer.recon_mse_train"), "{:.0f}x"),
     ("samples' FID / reconstructions' FID", _ratio("generation.fid", "generation.fid_recon"), "{:.2f}"),
+    ("samples' near-copy rate", lambda m: m.get("generation.near_copy_rate", math.nan), "{:.2f}"),
+    # Scored since the reconstructions' near-copy rate exists; absent from older cells.
+    ("reconstructions' near-copy rate", lambda m: m.get("generation.near_copy_rate_recon", math.nan), "{:.2f}"),
 )
 
 
@@ -229,9 +232,12 @@ def diagnosis(after: list[CellRow]) -> str:
     """Where the after-setting loses quality, per dataset: a tokenizer that reconstructs its
     training series far better than unseen ones has memorised them (stage 1 cannot give
     the prior unseen-looking series), and samples' FID near or below the reconstructions'
-    says the prior adds little loss of its own."""
+    says the prior adds little loss of its own. Near-copies among the samples that the
+    reconstructions of unseen series do not share are the prior's. A figure no cell has
+    scored is left out rather than shown as not run."""
     datasets = sorted({r.dataset for r in after})
     columns = [(name, per_dataset(after, figure), fmt) for name, figure, fmt in DIAGNOSIS]
+    columns = [c for c in columns if any(v.n for v in c[1].values())]
     lines = [
         "### Where quality is lost (after-setting)",
         "",

@@ -37,7 +37,7 @@ def test_run_writes_every_metric_and_the_report(finished_run: Path) -> None:
     assert {"val_masked_acc", "val_loss", "token_kl"} <= set(metrics["prior"])
     assert 0 <= metrics["evaluator"]["test_accuracy"] <= 1
     generation = metrics["generation"]
-    for key in ("fid", "fid_real", "fid_recon", "is_mean", "is_std", "cas", "trtr", "cfid", "cond_acc", "fid_conditional", "mdd", "acd", "sd", "kd", "nn_train_ratio", "near_copy_rate"):
+    for key in ("fid", "fid_real", "fid_recon", "is_mean", "is_std", "cas", "trtr", "cfid", "cond_acc", "fid_conditional", "mdd", "acd", "sd", "kd", "nn_train_ratio", "near_copy_rate", "near_copy_rate_recon"):
         assert generation[key] is not None and np.isfinite(generation[key]), key
     assert {"tokenizer_s", "prior_s", "generation_s", "evaluator_s"} <= set(metrics["timing"])
     html = (finished_run / "report.html").read_text()
@@ -244,7 +244,7 @@ def test_the_reconstruction_stage_scores_as_the_full_run_does(finished_run: Path
     evaluator = run_evaluator_stage(ctx)
     scores = run_reconstruction_stage(ctx, run_tokenizer_stage(ctx), evaluator)
     generation = json.loads((finished_run / "metrics.json").read_text())["generation"]
-    for key in ("fid_recon", "fid_real", "rocket_fid_recon", "rocket_fid_real"):
+    for key in ("fid_recon", "fid_real", "rocket_fid_recon", "rocket_fid_real", "near_copy_rate_recon", "nn_train_ratio_recon"):
         assert scores[key] == pytest.approx(generation[key], rel=1e-6), key
     assert scores["fid_recon_ratio"] == pytest.approx(generation["fid_recon"] / generation["fid_real"])
     stored = json.loads((copy / "metrics.json").read_text())

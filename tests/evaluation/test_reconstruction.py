@@ -32,6 +32,17 @@ def test_a_perfect_reconstruction_scores_its_floor_and_a_smoothed_one_far_above(
     assert "fid_recon" not in smoothed  # no evaluator, no FCN features
 
 
+def test_the_near_copy_rate_of_reconstructions_tells_a_copying_decoder_from_a_faithful_one(ecg200) -> None:
+    x_train, x_test = ecg200
+    faithful = reconstruction_scores(x_train, x_test, x_test, None, halvings=2, rocket_kernels=50)
+    assert faithful["nn_train_ratio_recon"] == pytest.approx(1.0)
+    assert faithful["near_copy_rate_recon"] <= 0.05  # by the threshold's definition
+    # A decoder that returns each unseen series' nearest training series copies every one.
+    distances = ((x_test[:, None] - x_train[None]) ** 2).sum(axis=(2, 3))
+    copying = reconstruction_scores(x_train, x_test, x_train[distances.argmin(axis=1)], None, halvings=2, rocket_kernels=50)
+    assert copying["near_copy_rate_recon"] == 1.0 and copying["nn_train_ratio_recon"] == 0.0
+
+
 def test_reconstructions_that_do_not_pair_with_the_test_split_are_refused(ecg200) -> None:
     x_train, x_test = ecg200
     with pytest.raises(ValueError, match="do not pair with the test split"):

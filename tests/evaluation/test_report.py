@@ -126,6 +126,19 @@ def test_diagnosis_says_which_stage_loses_quality():
     assert diagnosis({"generation": {}}) == ""
 
 
+def test_diagnosis_says_whether_near_copies_come_from_the_prior_or_the_tokenizer():
+    from ncvqvae.evaluation.run_report import diagnosis
+
+    base = {"fid": 3.0, "fid_recon": 2.5, "fid_real": 1.0}
+    prior = diagnosis({"generation": base | {"near_copy_rate": 0.8, "near_copy_rate_recon": 0.1}})
+    assert "80% of the samples are near-copies" in prior and "the prior reproduces training series" in prior
+    smoothing = diagnosis({"generation": base | {"near_copy_rate": 0.3, "near_copy_rate_recon": 0.25}})
+    assert "most of that is the tokenizer's smoothing" in smoothing
+    unknown = diagnosis({"generation": base | {"near_copy_rate": 0.3}})
+    assert unknown.endswith("(new real data: about 5%).")
+    assert "near-copies" not in diagnosis({"generation": base | {"near_copy_rate": 0.06, "near_copy_rate_recon": 0.05}})
+
+
 def test_the_notes_say_which_weights_were_exported_and_what_chose_them() -> None:
     chosen = tiny_config(data={"validation_fraction": 0.2}, stage1={"select": "best"})
     metrics = {

@@ -108,3 +108,14 @@ def test_the_diagnosis_shows_the_tokenizers_memorisation_and_the_priors_share(ta
     rows = [_cell("A", s, 2.0, 8.0, **extra) for s in range(2)]
     text = targets.diagnosis(rows)
     assert "| A | 30 ± 0 (n=2) | 0.0010 ± 0.0000 (n=2) | 0.1000 ± 0.0000 (n=2) | 100x ± 0 (n=2) | 0.25 ± 0.00 (n=2) |" in text
+    assert "near-copy" not in text  # no cell scored it
+
+
+def test_the_diagnosis_sets_the_samples_near_copies_beside_the_reconstructions(targets):
+    rows = [
+        _cell("A", 0, 2.0, 8.0, **{"generation.near_copy_rate": 0.9, "generation.near_copy_rate_recon": 0.1}),
+        _cell("A", 1, 2.0, 8.0, **{"generation.near_copy_rate": 0.7}),
+    ]
+    text = targets.diagnosis(rows)
+    assert "| samples' near-copy rate | reconstructions' near-copy rate |" in text
+    assert "| 0.80 ± 0.14 (n=2) | 0.10 (n=1) |" in text

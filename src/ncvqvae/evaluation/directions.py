@@ -22,6 +22,8 @@ DIRECTIONS = {
     "generation.cfid": LOWER,
     "generation.near_copy_rate": LOWER,
     "generation.nn_train_ratio": HIGHER,
+    "generation.near_copy_rate_recon": LOWER,
+    "generation.nn_train_ratio_recon": HIGHER,
     "generation.cas_trtr_ratio": HIGHER,
     "generation.fid_full": LOWER,
     "generation.fid_conditional": LOWER,
@@ -50,6 +52,8 @@ DIRECTIONS = {
     "reconstruction.fid_recon_ratio": LOWER,
     "reconstruction.rocket_fid_recon": LOWER,
     "reconstruction.rocket_fid_recon_ratio": LOWER,
+    "reconstruction.near_copy_rate_recon": LOWER,
+    "reconstruction.nn_train_ratio_recon": HIGHER,
     "reconstruction.fid_real": REFERENCE,
     "reconstruction.rocket_fid_real": REFERENCE,
 }

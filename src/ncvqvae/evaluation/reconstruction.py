@@ -6,6 +6,10 @@ Candidate changes to stage 1 are screened on this figure alone, so it is compute
 from the tokenizer and the evaluator, with the same features, halvings and floor as
 :func:`~ncvqvae.evaluation.generation.evaluate_samples`: the same tokenizer gives the
 same number either way, and a tokenizer-only study's figures sit beside a full one's.
+
+The near-copy rate of the same reconstructions is the part of a run's near-copy rate that
+stage 1 causes: a decoder that smooths away the noise of unseen series brings them closer
+to the nearest training series than real unseen series are, without copying anything.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ncvqvae.evaluation.fcn import FCN, extract_features
-from ncvqvae.evaluation.generation import FLOOR_SEED, ROCKET_SEED
+from ncvqvae.evaluation.generation import FLOOR_SEED, ROCKET_SEED, recon_memorization
 from ncvqvae.evaluation.matched import Halvings, floor_of, matched_fid_of_pairs
 from ncvqvae.evaluation.rocket import RocketFeatures
 
@@ -29,7 +33,9 @@ def reconstruction_scores(
 ) -> dict[str, float]:
     """FID of the test reconstructions, its real-data floor and their ratio, in the
     evaluator's features (``fid_*``) when there is one, and always in ROCKET's
-    (``rocket_fid_*``, for unlabelled data). Standardized series (N, C, L)."""
+    (``rocket_fid_*``, for unlabelled data), and the reconstructions' near-copy rate and
+    distance to the training set (``near_copy_rate_recon``, ``nn_train_ratio_recon``).
+    Standardized series (N, C, L)."""
     if reconstructed_test.shape != x_test.shape:
         raise ValueError(
             f"reconstructions of shape {reconstructed_test.shape} do not pair with the "
@@ -40,7 +46,7 @@ def reconstruction_scores(
     spaces = {"rocket_": rocket}
     if evaluator is not None:
         spaces[""] = lambda x: extract_features(evaluator, x)
-    out: dict[str, float] = {"n_per_set": float(split.size)}
+    out: dict[str, float] = {"n_per_set": float(split.size)} | recon_memorization(x_train, x_test, reconstructed_test)
     for prefix, features in spaces.items():
         real = features(x_test)
         floor, floor_std = floor_of(real, split)
@@ -52,3 +58,4 @@ def reconstruction_scores(
             f"{prefix}fid_recon_ratio": recon / floor if floor > 0 else float("nan"),
         }
     return out
+

@@ -73,7 +73,9 @@ def headline_rows(metrics: dict[str, Any]) -> list[HeadlineRow]:
     for key, meaning in (("precision", "share of samples that look real"), ("recall", "share of real data the samples reach"),
                          ("density", "fidelity robust to outliers; 1 for matching data"), ("coverage", "diversity robust to outliers")):
         add(key, g, key, HIGHER, "about 1 for data like real test" if key == "density" else "close to 1 for data like real test", meaning)
-    add("near_copy_rate", g, "near-copy rate", LOWER, "about 0.05 for new real data",
+    recon_copies = g.get("near_copy_rate_recon")
+    add("near_copy_rate", g, "near-copy rate", LOWER, "about 0.05 for new real data"
+        + (f"; the tokenizer's reconstructions of unseen series {recon_copies:.2f}" if recon_copies is not None else ""),
         "samples closer to a training series than 95% of real test series are")
     add("is_mean", g, "IS", HIGHER, f"number of classes: {len(metrics.get('classes', {})) or '?'}",
         "spread over 10 splits of one sample set (its usual meaning)")
@@ -114,7 +116,21 @@ def diagnosis(metrics: dict[str, Any], class_names: tuple[str, ...] = ()) -> str
             f" Class {name} is generated worst (per-class FID {w['fid_conditional']:.3g}, its reconstructions "
             f"{w['fid_recon']:.3g}): {where} most of it."
         )
-    return text
+    return text + _copies_diagnosis(g)
+
+
+def _copies_diagnosis(g: dict[str, Any]) -> str:
+    """Whether near-copies come from the prior or from the tokenizer's smoothing, which
+    alone brings unseen series close to the training set."""
+    copies, recon = g.get("near_copy_rate"), g.get("near_copy_rate_recon")
+    if not isinstance(copies, (int, float)) or copies <= 0.10:
+        return ""
+    text = f" {copies:.0%} of the samples are near-copies of training series (new real data: about 5%)"
+    if not isinstance(recon, (int, float)):
+        return text + "."
+    cause = ("most of that is the tokenizer's smoothing" if recon >= 0.5 * copies
+             else "the prior reproduces training series")
+    return text + f"; the tokenizer's reconstructions of unseen series are {recon:.0%}: {cause}."
 
 
 # Every generation metric's group and unit, for the full table.
@@ -129,7 +145,8 @@ GROUPS: list[tuple[str, list[str], str]] = [
     ("Precision, recall, density, coverage", ["precision", "precision_std", "recall", "recall_std", "density", "density_std",
                                               "coverage", "coverage_std"], "shares (density: a ratio)"),
     ("Distribution statistics (TSGBench)", ["mdd", "mdd_std", "acd", "acd_std", "sd", "sd_std", "kd", "kd_std"], "standardized units"),
-    ("Novelty", ["nn_train_ratio", "nn_train_ratio_std", "near_copy_rate", "near_copy_rate_std"], "ratio; share"),
+    ("Novelty", ["nn_train_ratio", "nn_train_ratio_std", "near_copy_rate", "near_copy_rate_std",
+                 "nn_train_ratio_recon", "near_copy_rate_recon"], "ratio; share"),
 ]
 
 

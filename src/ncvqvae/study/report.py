@@ -32,6 +32,7 @@ DEFAULT_HEADLINE = {
         "reconstruction.fid_recon",
         "tokenizer.recon_mse",
         "tokenizer.recon_mse_train",
+        "reconstruction.near_copy_rate_recon",
         "tokenizer.probe.svm",
     ),
     "full": (
@@ -42,6 +43,7 @@ DEFAULT_HEADLINE = {
         "generation.cas",
         "generation.trtr",
         "generation.near_copy_rate",
+        "generation.near_copy_rate_recon",
     ),
 }
 # Our metric -> (the authors' column, scale that brings theirs to ours).
