@@ -117,7 +117,7 @@ def open_run(
         # Checked here, before the run folder exists: a split that leaves too few series fails now.
         n_fit = len(validation_split(data.y_train, n_fit, config.data.validation_fraction, config.seed).fit)
     budget = None
-    if config.budget == "data":
+    if config.budget in ("data", "data_work"):
         budget = plan_budget(config, n_train=n_fit, length=data.length, n_channels=data.n_channels)
         log.info("budget: %s", budget.reason)
     folder = RunFolder(out)

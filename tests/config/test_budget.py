@@ -36,3 +36,19 @@ def test_a_run_records_the_budget_it_chose(tmp_path) -> None:  # noqa: ANN001
     recorded = ctx.folder.read_metrics()["budget"]
     assert recorded["tokenizer_steps"] == 20 and "time envelope" in recorded["reason"]
     assert ctx.folder.read_config().budget == "data"  # the folder keeps the config as asked
+
+
+@pytest.mark.parametrize(
+    ("n", "stage2", "words"),
+    [
+        (50, 2000, "the preset's; 300 passes need only 300"),  # GunPoint: 50 a step, as tuned
+        (23, 2000, "the preset's; 300 passes need only 300"),  # fewer series a step: no more steps
+        (100, 1000, "the preset's 2000 at 50 series a step, here 100; 300 passes need only 300"),  # ECG200
+        (500, 1172, "1172 (300 passes over 500 series)"),  # the passes rule still binds
+    ],
+)
+def test_data_work_counts_the_priors_floor_in_series_seen(n: int, stage2: int, words: str) -> None:
+    config = preset("cpu").override(budget="data_work")
+    budget = plan_budget(config, n_train=n, length=140, n_channels=1)
+    assert budget.stage2_steps == stage2 and words in budget.reason
+    assert budget.stage1_steps == plan_budget(preset("cpu"), n_train=n, length=140, n_channels=1).stage1_steps

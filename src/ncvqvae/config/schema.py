@@ -300,8 +300,9 @@ class RunConfig:
     seed: int = setting(0, ge=0)
     preset: str = setting("paper", choices=(*PRESETS, "custom"))
     # "data": the step caps are the floor of a budget sized from the dataset (see
-    # ncvqvae.config.budget); "fixed": they are the budget.
-    budget: str = setting("fixed", choices=("fixed", "data"))
+    # ncvqvae.config.budget); "data_work": the same, the prior's floor counted in series
+    # seen at GunPoint's 50 a step; "fixed": the caps are the budget.
+    budget: str = setting("fixed", choices=("fixed", "data", "data_work"))
 
     def __post_init__(self) -> None:
         validate(self)
