@@ -127,8 +127,10 @@ def meets(target: Target, value: Spread) -> bool:
 
 def probe_gaps(
     rows: list[CellRow], ssl: str, baseline: str
-) -> dict[str, tuple[Spread, Spread, Spread]]:
-    """Per dataset: the SVM probe of ``ssl``, of ``baseline``, and their difference paired by seed."""
+) -> dict[str, tuple[Spread, Spread, Spread, int]]:
+    """Per dataset: the SVM probe of ``ssl``, of ``baseline``, their difference paired by
+    seed, and at how many of the paired seeds ``ssl`` is above: a mean above 0 whose sign
+    flips between seeds is not the same evidence as one above at every seed."""
     svm: dict[tuple[str, str, int], float] = {
         (r.dataset, r.setting, r.seed): r.metrics["tokenizer.probe.svm"]
         for r in rows
@@ -144,7 +146,7 @@ def probe_gaps(
             for s in seeds
             if (dataset, ssl, s) in svm and (dataset, baseline, s) in svm
         ]
-        out[dataset] = (spread(a), spread(b), spread(paired))
+        out[dataset] = (spread(a), spread(b), spread(paired), sum(d > 0 for d in paired))
     return out
 
 
@@ -196,21 +198,23 @@ def table(
         lines += [
             f"### SVM probe: {ssl} above {baseline}",
             "",
-            f"| dataset | {ssl} | {baseline} | difference, paired by seed | met |",
-            "|---|---:|---:|---:|:---:|",
+            f"| dataset | {ssl} | {baseline} | difference, paired by seed | seeds where {ssl} is above | met |",
+            "|---|---:|---:|---:|---:|:---:|",
         ]
-        met = 0
-        for dataset, (a, b, d) in gaps.items():
+        met = consistent = 0
+        for dataset, (a, b, d, above) in gaps.items():
             ok = d.n > 0 and d.mean > 0
             met += ok
+            consistent += d.n > 0 and above == d.n
             lines.append(
-                f"| {dataset} | {a.text('{:.3f}')} | {b.text('{:.3f}')} | {d.text('{:+.3f}')} | {'yes' if ok else 'no'} |"
+                f"| {dataset} | {a.text('{:.3f}')} | {b.text('{:.3f}')} | {d.text('{:+.3f}')} | {above} of {d.n} | {'yes' if ok else 'no'} |"
             )
-        paired = min((d.n for _, _, d in gaps.values()), default=0)
+        paired = min((d.n for _, _, d, _ in gaps.values()), default=0)
         verdict = _verdict(met >= required and len(gaps) >= len(datasets), paired, seeds)
         lines += [
             "",
-            f"{met} of {len(datasets)} datasets ({len(gaps)} with probe cells, at least {paired} paired seed(s) each) (needed: {required}) - **{verdict}**.",
+            f"{met} of {len(datasets)} datasets ({len(gaps)} with probe cells, at least {paired} paired seed(s) each) (needed: {required}) - **{verdict}**; "
+            f"above at every paired seed on {consistent}.",
             "",
         ]
     return "\n".join(lines)

@@ -88,15 +88,16 @@ def test_the_probe_gap_is_paired_by_seed(targets):
         probe("A", "none", 1, 0.75),
         probe("A", "bt", 2, 0.95),
     ]  # seed 2 has no baseline: left out of the pairs
-    bt, base, gap = targets.probe_gaps(rows, "bt", "none")["A"]
-    assert (bt.n, base.n, gap.n) == (3, 2, 2)
+    bt, base, gap, above = targets.probe_gaps(rows, "bt", "none")["A"]
+    assert (bt.n, base.n, gap.n, above) == (3, 2, 2, 1)
     assert gap.mean == pytest.approx(0.025)
     assert gap.text("{:+.3f}") == "+0.025 ± 0.106 (n=2)"  # a spread has no sign
     text = targets.table([], rows, rows, ssl="bt", baseline="none", required=1)
-    assert "1 of 1 datasets (1 with probe cells, at least 2 paired seed(s) each) (needed: 1) - **met**." in text
+    assert "1 of 1 datasets (1 with probe cells, at least 2 paired seed(s) each) (needed: 1) - **met**; above at every paired seed on 0." in text
+    assert "| +0.025 ± 0.106 (n=2) | 1 of 2 | yes |" in text
     # Fewer seeds than the study has: the verdict is provisional and says so.
     text = targets.table([], rows, rows, ssl="bt", baseline="none", required=1, seeds=3)
-    assert "(needed: 1) - **met so far (2 of 3 seeds)**." in text
+    assert "(needed: 1) - **met so far (2 of 3 seeds)**;" in text
 
 
 def test_the_diagnosis_shows_the_tokenizers_memorisation_and_the_priors_share(targets):
