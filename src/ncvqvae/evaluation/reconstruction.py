@@ -7,9 +7,9 @@ from the tokenizer and the evaluator, with the same features, halvings and floor
 :func:`~ncvqvae.evaluation.generation.evaluate_samples`: the same tokenizer gives the
 same number either way, and a tokenizer-only study's figures sit beside a full one's.
 
-The near-copy rate of the same reconstructions is the part of a run's near-copy rate that
-stage 1 causes: a decoder that smooths away the noise of unseen series brings them closer
-to the nearest training series than real unseen series are, without copying anything.
+The reconstructions' near-copy rate is scored here too (see
+:func:`~ncvqvae.evaluation.generation.recon_memorization`), so a screen sees stage 1's part
+of the copying.
 """
 
 from __future__ import annotations
@@ -58,4 +58,3 @@ def reconstruction_scores(
             f"{prefix}fid_recon_ratio": recon / floor if floor > 0 else float("nan"),
         }
     return out
-
