@@ -249,3 +249,22 @@ def test_the_reconstruction_stage_scores_as_the_full_run_does(finished_run: Path
     assert scores["fid_recon_ratio"] == pytest.approx(generation["fid_recon"] / generation["fid_real"])
     stored = json.loads((copy / "metrics.json").read_text())
     assert stored["reconstruction"] == scores and stored["timing"]["reconstruction_s"] > 0
+
+
+def test_rescoring_a_runs_samples_in_its_own_evaluator_reproduces_its_fid(
+    finished_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/rescore_fid.py puts cells scored by different evaluators into one; first
+    it must give back a cell's own figures when the evaluator is the one that scored it."""
+    import importlib
+
+    from ncvqvae.evaluation.evaluator import load_fcn, weights_digest
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    rescore_fid = importlib.import_module("rescore_fid")
+    metrics = json.loads((finished_run / "metrics.json").read_text())
+    assert metrics["evaluator"]["digest"] == weights_digest(load_fcn(metrics["evaluator"]["path"])[0])
+    scores = rescore_fid.rescore(finished_run)
+    assert scores["fid_real"] == pytest.approx(metrics["generation"]["fid_real"], rel=1e-6)
+    assert scores["fid"] == pytest.approx(metrics["generation"]["fid"], rel=1e-6)
+    assert scores["rocket_ratio"] > 0

@@ -333,6 +333,7 @@ def run_evaluator_stage(ctx: RunContext) -> Evaluator | None:
                 "test_accuracy": evaluator.test_accuracy,
                 "cached": evaluator.cached,
                 "path": str(evaluator.path),
+                "digest": evaluator.digest,
             },
             "timing": {"evaluator_s": time.perf_counter() - start},
         }

@@ -157,3 +157,40 @@ def test_cache_key_changes_with_data_config_and_version(waves):
         fcn_cache_key(x, y, FAST, "2"),
     }
     assert key not in others and len(others) == 5
+
+
+def test_one_evaluator_is_trained_for_concurrent_callers_and_named_by_its_weights(tmp_path, waves, monkeypatch):
+    """Two workers of a study asking for the same evaluator at once train it once, and both
+    record the same weights digest (a study's cells are scored in one feature space)."""
+    import threading
+
+    from ncvqvae.config import EvaluationConfig
+    from ncvqvae.evaluation import evaluator as module
+
+    (x, y), (x_test, y_test) = waves
+    calls = []
+
+    def slow_train(*args, **kwargs):
+        calls.append(1)
+        threading.Event().wait(0.3)  # long enough for the other caller to arrive
+        return train_fcn(x, y, 2, FAST, progress=False)
+
+    monkeypatch.setattr(module, "train_fcn", slow_train)
+    config = EvaluationConfig(fcn_epochs=5, fcn_patience=5)
+    results = []
+    with module.cache_at(tmp_path / "study-cache") as root:
+        threads = [
+            threading.Thread(target=lambda: results.append(module.get_evaluator("Waves", x, y, x_test, y_test, 2, config, progress=False)))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert module.cache_dir() == root
+    assert module.cache_dir() != root  # restored after the block
+    assert len(calls) == 1 and sorted(r.cached for r in results) == [False, True]
+    assert results[0].digest == results[1].digest == module.weights_digest(load_fcn(results[0].path)[0])
+    assert results[0].path.parent == tmp_path / "study-cache" / "evaluators"
+    other = train_fcn(x, y, 2, FCNTrainingConfig(max_epochs=30, patience=30, max_steps=40, seed=1), progress=False)
+    assert module.weights_digest(other) != results[0].digest

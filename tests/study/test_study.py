@@ -25,6 +25,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ncvqvae.cli import app
+from ncvqvae.evaluation.evaluator import load_fcn, weights_digest
 
 runner = CliRunner()
 FAKE_SLURM = Path(__file__).parent / "fake_slurm"
@@ -199,8 +200,16 @@ def test_a_reconstruction_study_scores_each_tokenizer_without_a_prior(tmp_path: 
     assert (cell / "tokenizer.pt").stat().st_mtime_ns == trained
     [before] = cell.glob("metrics.before-*.json")
     old = json.loads(before.read_text())["reconstruction"]
-    new = json.loads((cell / "metrics.json").read_text())["reconstruction"]
+    new_metrics = json.loads((cell / "metrics.json").read_text())
+    new = new_metrics["reconstruction"]
     assert old["fid_real"] != new["fid_real"]  # 3 halvings instead of 2: another floor
+    # The evaluator lives in the study's folder, not the user's cache, and the cell names it.
+    [evaluator] = (out / ".study" / "cache" / "evaluators").glob("ECG200-*.pt")
+    assert new_metrics["evaluator"]["path"] == str(evaluator)
+    assert new_metrics["evaluator"]["digest"] == weights_digest(load_fcn(evaluator)[0])
+    with (out / "runs.csv").open() as f:
+        [row] = list(csv.DictReader(f))
+    assert row["evaluator"] == new_metrics["evaluator"]["digest"]
 
 
 @pytest.mark.parametrize(

@@ -22,8 +22,12 @@ class Executor(str, Enum):
 
 
 STUDY_GITIGNORE = """# Written by `ncvqvae study run`: what a study's results need is the cells' config.yaml
-# and metrics.json and the tables; weights, checkpoints and logs stay out of git.
+# and metrics.json and the tables; weights, checkpoints and logs stay out of git. The
+# evaluators in .study/cache (about 1 MB a dataset) stay in: a study continued elsewhere
+# scores its new cells with the same ones.
 *.pt
+!.study/cache/evaluators/*.pt
+*.lock
 checkpoints/
 logs/
 *.tmp

@@ -2,7 +2,9 @@
 
 IS, FID and CAS are only comparable across runs when they use the same feature
 extractor, so the evaluator is keyed by the data and its training settings (not by the
-run) and stored in a shared cache folder that every run of the dataset reuses.
+run) and stored in a shared cache folder that every run of the dataset reuses. Each
+score records the digest of the weights it was computed in: two machines that train "the
+same" evaluator get different last bits, and FID floors that differ by up to a third.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import dataclasses
 import hashlib
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,12 +38,56 @@ def cache_dir() -> Path:
     return Path(root).expanduser() if root else Path.home() / ".cache" / "ncvqvae"
 
 
+@contextmanager
+def cache_at(path: str | Path) -> Iterator[Path]:
+    """Point :func:`cache_dir` at ``path`` while the block runs (a study pins its cells'
+    evaluators to its own folder this way), then restore what was set before."""
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(path)
+    try:
+        yield Path(path)
+    finally:
+        if previous is None:
+            os.environ.pop(CACHE_ENV, None)
+        else:
+            os.environ[CACHE_ENV] = previous
+
+
+@contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock beside ``path`` (POSIX ``flock``): the workers of a study that
+    need the same dataset's evaluator train it once, and every cell is scored by that one."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; the atomic save still keeps the file whole
+        yield
+        return
+    lock = path.with_name(path.name + ".lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """16 hex digits of sha256 over the names and bytes of ``model``'s weights and buffers."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
 @dataclass
 class Evaluator:
     model: FCN
     test_accuracy: float
     path: Path
     cached: bool
+    digest: str = ""
 
 
 def evaluator_training_config(config: EvaluationConfig, seed: int) -> FCNTrainingConfig:
@@ -69,14 +116,14 @@ def get_evaluator(
     fcn_config = evaluator_training_config(config, seed)
     key = fcn_cache_key(x_train, y_train, fcn_config, EVALUATOR_VERSION)
     path = cache_dir() / "evaluators" / f"{dataset_name}-{key}.pt"
-    if path.exists():
-        model, meta = load_fcn(path)
-        return Evaluator(model.to(device), float(meta["test_accuracy"]), path, cached=True)
-    model = train_fcn(x_train, y_train, n_classes, fcn_config, device=device, progress=progress)
-    test_accuracy = accuracy(model, x_test, y_test)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    save_fcn(model, path, {"dataset": dataset_name, "test_accuracy": test_accuracy, "key": key})
-    return Evaluator(model, test_accuracy, path, cached=False)
+    with _exclusive(path):
+        if path.exists():
+            model, meta = load_fcn(path)
+            return Evaluator(model.to(device), float(meta["test_accuracy"]), path, True, weights_digest(model))
+        model = train_fcn(x_train, y_train, n_classes, fcn_config, device=device, progress=progress)
+        test_accuracy = accuracy(model, x_test, y_test)
+        save_fcn(model, path, {"dataset": dataset_name, "test_accuracy": test_accuracy, "key": key})
+    return Evaluator(model, test_accuracy, path, False, weights_digest(model))
 
 
 class CorruptEvaluatorError(CheckpointError, ValueError):

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from ncvqvae.config import RunConfig
 from ncvqvae.run_folder import RunFolder, comparable_config
+from ncvqvae.study.provenance import study_cache_dir
 from ncvqvae.study.spec import Cell, StudySpec, load_spec
 
 SPEC_FILE = "spec.yaml"
@@ -70,6 +71,7 @@ def run_cell(study_dir: Path, cell: Cell, stages: str) -> None:
     On failure the traceback is written to the study's error file for the cell and the
     exception propagates; a later attempt clears the file first.
     """
+    from ncvqvae.evaluation.evaluator import cache_at
     from ncvqvae.pipeline import (
         open_run,
         run_all,
@@ -81,14 +83,17 @@ def run_cell(study_dir: Path, cell: Cell, stages: str) -> None:
     errors = error_path(study_dir, cell)
     errors.unlink(missing_ok=True)
     try:
-        if stages == "tokenizer":
-            run_tokenizer_stage(open_run(cell.config, cell.folder(study_dir)))
-        elif stages == "reconstruction":
-            ctx = open_run(cell.config, cell.folder(study_dir))
-            evaluator = run_evaluator_stage(ctx)
-            run_reconstruction_stage(ctx, run_tokenizer_stage(ctx), evaluator)
-        else:
-            run_all(cell.config, cell.folder(study_dir))
+        # Every cell of the study, in any session or on any machine, is scored by the
+        # evaluators kept in the study's folder (ncvqvae.study.provenance).
+        with cache_at(study_cache_dir(Path(study_dir) / STATE_DIR)):
+            if stages == "tokenizer":
+                run_tokenizer_stage(open_run(cell.config, cell.folder(study_dir)))
+            elif stages == "reconstruction":
+                ctx = open_run(cell.config, cell.folder(study_dir))
+                evaluator = run_evaluator_stage(ctx)
+                run_reconstruction_stage(ctx, run_tokenizer_stage(ctx), evaluator)
+            else:
+                run_all(cell.config, cell.folder(study_dir))
     except BaseException as err:
         if not isinstance(err, KeyboardInterrupt):
             errors.parent.mkdir(parents=True, exist_ok=True)

@@ -13,7 +13,6 @@ import csv
 import html
 import math
 import os
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 from ncvqvae.evaluation.directions import HIGHER, LOWER, REFERENCE, direction, direction_label
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.study.cell import cell_status, error_path, log_path
+from ncvqvae.study.provenance import code_label, code_note, evaluator_label, evaluator_note
 from ncvqvae.study.spec import StudySpec
 
 DEFAULT_HEADLINE = {
@@ -77,30 +77,7 @@ class CellRow:
     error: str = ""
     log: str = ""
     code: str = ""
-
-
-def code_label(raw: dict[str, Any]) -> str:
-    """The commit a cell's code came from ("+modified" with uncommitted changes), or
-    "unrecorded" for cells written before runs recorded it."""
-    code = raw.get("code")
-    if not isinstance(code, dict):
-        return "unrecorded"
-    label = str(code.get("commit") or f"package {code.get('package', '?')}")
-    return label + ("+modified" if code.get("modified") else "")
-
-
-def code_note(rows: list[CellRow]) -> str:
-    """A sentence when a study's finished cells come from more than one code version:
-    cells are skipped by config, so a table can mix code whose numbers differ."""
-    counts = Counter(row.code for row in rows if row.status == "finished")
-    if len(counts) <= 1:
-        return ""
-    listed = ", ".join(f"{label} ({n} cells)" for label, n in counts.most_common())
-    return (
-        f"Code: the finished cells come from {len(counts)} code versions: {listed} (the `code` column "
-        "of runs.csv says which). A change of code can move a cell's numbers at the same config: "
-        "compare settings whose cells share a version, or rerun the others."
-    )
+    evaluator: str = ""
 
 
 def collect(study_dir: Path, spec: StudySpec) -> list[CellRow]:
@@ -108,16 +85,17 @@ def collect(study_dir: Path, spec: StudySpec) -> list[CellRow]:
     for cell in spec.cells():
         status = cell_status(study_dir, cell, spec.stages)
         metrics: dict[str, float] = {}
-        code = ""
+        code = evaluator = ""
         if status == "finished":
             raw = RunFolder(cell.folder(study_dir)).read_metrics()
-            code = code_label(raw)
+            code, evaluator = code_label(raw), evaluator_label(raw)
             metrics = {k: v for k, v in flatten(raw).items() if not k.startswith(("timing.", "evaluator.cached"))}
             metrics.update({f"timing.{k}": v for k, v in flatten(raw.get("timing", {})).items()})
         error = ""
         if status == "failed":
             error = error_path(study_dir, cell).read_text().splitlines()[0]
-        rows.append(CellRow(cell.dataset, cell.setting, cell.seed, status, metrics, error, str(log_path(study_dir, cell)), code))
+        log = str(log_path(study_dir, cell))
+        rows.append(CellRow(cell.dataset, cell.setting, cell.seed, status, metrics, error, log, code, evaluator))
     return rows
 
 
@@ -279,8 +257,10 @@ def markdown(spec: StudySpec, rows: list[CellRow], summary: Summary, reference: 
         "(GPU, 1000 epochs, 4 seeds), where the reference has it.",
         "",
     ]
-    if note := code_note(rows):
-        lines += [note, ""]
+    finished = [row for row in rows if row.status == "finished"]
+    for note in (code_note(r.code for r in finished), evaluator_note((r.dataset, r.evaluator) for r in finished)):
+        if note:
+            lines += [note, ""]
     for metric in _headline(spec, summary):
         better = direction(metric)
         lines += [f"## {metric} ({direction_label(metric)})", "", "| dataset | " + " | ".join(settings) + " |",
@@ -327,8 +307,8 @@ def write_csvs(study_dir: Path, rows: list[CellRow], summary: Summary) -> None:
     metrics = sorted({m for r in rows for m in r.metrics})
     _atomic_csv(
         study_dir / "runs.csv",
-        ["dataset", "setting", "seed", "status", "code", *metrics],
-        [[r.dataset, r.setting, r.seed, r.status, r.code, *(r.metrics.get(m, "") for m in metrics)] for r in rows],
+        ["dataset", "setting", "seed", "status", "code", "evaluator", *metrics],
+        [[r.dataset, r.setting, r.seed, r.status, r.code, r.evaluator, *(r.metrics.get(m, "") for m in metrics)] for r in rows],
     )
     body = []
     for (dataset, setting, metric) in sorted(summary.values):
