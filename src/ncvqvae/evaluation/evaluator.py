@@ -1,10 +1,11 @@
 """The evaluator FCN of a dataset: trained once on the real training split, then cached.
 
-IS, FID and CAS are only comparable across runs when they use the same feature
-extractor, so the evaluator is keyed by the data and its training settings (not by the
-run) and stored in a shared cache folder that every run of the dataset reuses. Each
-score records the digest of the weights it was computed in: two machines that train "the
-same" evaluator get different last bits, and FID floors that differ by up to a third.
+IS and FID are only comparable across runs when they use the same feature extractor, so
+the evaluator is keyed by the data and its training settings (not by the run) and stored
+in a shared cache folder that every run of the dataset reuses (CAS trains classifiers of
+its own). Each run records the digest of the weights its scores were computed in: two
+machines that train "the same" evaluator get different last bits, and FID floors that
+differed by up to 61%.
 """
 
 from __future__ import annotations

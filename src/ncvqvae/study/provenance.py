@@ -3,10 +3,11 @@ scored it.
 
 A study skips a cell whose folder holds finished metrics for the same config, so one
 table can mix cells from different sessions. Two things can then move a number at the
-same config: the code (a later commit) and the evaluator FCN, whose weights FID, IS and
-CAS are computed in. An evaluator retrained on another machine differs in its last bits
-and its FID floor moves by up to a third, which is why a study keeps its evaluators in its
-own folder (``study_cache_dir``) and its report names cells scored by different ones.
+same config: the code (a later commit) and the evaluator FCN, in whose features FID and
+IS are computed. An evaluator retrained on another machine differs in its last bits, and
+its FID floor moved by up to 61% between two sessions of one study: so a study keeps its
+evaluators in its own folder (``study_cache_dir``) and its report names the datasets whose
+cells were scored by different ones.
 """
 
 from __future__ import annotations
@@ -69,6 +70,6 @@ def evaluator_note(dataset_evaluators: Iterable[tuple[str, str]]) -> str:
     listed = ", ".join(f"{dataset} ({n} evaluators)" for dataset, n in sorted(mixed.items()))
     return (
         f"Evaluators: cells of {listed} were scored by different evaluator FCNs (the `evaluator` "
-        "column of runs.csv). FID, IS and CAS are measured in the evaluator's features: compare each "
+        "column of runs.csv). FID and IS are measured in the evaluator's features: compare each "
         "cell's FID with its own floor (`generation.fid_real`), or rescore the cells with one evaluator."
     )
