@@ -8,7 +8,7 @@
 
 FID and its floor are measured in the evaluator FCN's features. Cells of one study that
 ran in different sessions may have been scored by evaluators trained on different machines
-(same data and settings, other last bits), whose floors differed by up to 60% here; their
+(same data and settings, other last bits), whose floors differed by up to 61% in the quality study; their
 FID / floor ratios then mix two sources of spread. Each cell keeps its unconditional
 samples (``samples.npz``), so their matched-count FID and its floor can be computed again
 in the one evaluator per dataset that ``--cache`` holds (trained there on first use), on
@@ -28,7 +28,6 @@ from pathlib import Path
 import numpy as np
 from run_data import load_run_data
 
-from ncvqvae.data.standardize import Standardizer
 from ncvqvae.evaluation.evaluator import cache_at
 from ncvqvae.evaluation.fcn import extract_features
 from ncvqvae.evaluation.generation import FLOOR_SEED
@@ -49,9 +48,9 @@ def rescore(cell: Path) -> dict[str, float]:
     """The cell's FID and floor in the evaluator of the current cache."""
     run = load_run_data(cell)
     halvings = Halvings.draw(len(run.x_test), run.config.evaluation.halvings, FLOOR_SEED)
-    scaler = Standardizer.fit(run.data.x_train)
-    with np.load(cell / "samples.npz") as samples:  # saved in the data's own scale
-        sets = [scaler.transform(x) for x in samples["unconditional_sets"]]
+    with np.load(cell / "samples.npz") as stored:  # saved in the data's own scale
+        sets = stored["unconditional_sets"] if "unconditional_sets" in stored else stored["unconditional"][None]
+        sets = [run.standardizer.transform(x) for x in sets]
     real = extract_features(run.evaluator, run.x_test)
     fake = [extract_features(run.evaluator, x) for x in sets]
     scored = matched_fid(real, fake, halvings, seed=EVALUATOR_SEED)

@@ -24,6 +24,7 @@ class RunData:
     x_train: np.ndarray
     x_test: np.ndarray
     evaluator: FCN
+    standardizer: Standardizer
 
 
 def load_run_data(run: Path) -> RunData:
@@ -36,4 +37,4 @@ def load_run_data(run: Path) -> RunData:
         data.name, x_train, data.y_train, x_test, data.y_test, data.n_classes,
         config.evaluation, seed=EVALUATOR_SEED, progress=False,
     ).model
-    return RunData(config, data, x_train, x_test, evaluator)
+    return RunData(config, data, x_train, x_test, evaluator, scaler)
