@@ -268,3 +268,24 @@ def test_rescoring_a_runs_samples_in_its_own_evaluator_reproduces_its_fid(
     assert scores["fid_real"] == pytest.approx(metrics["generation"]["fid_real"], rel=1e-6)
     assert scores["fid"] == pytest.approx(metrics["generation"]["fid"], rel=1e-6)
     assert scores["rocket_ratio"] > 0
+
+
+def test_sampling_sweep_gives_back_the_run_s_metrics_at_its_own_settings(
+    finished_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """benchmarks/sampling_sweep.py scores other decoding settings of a trained run; at the
+    run's own settings it must reproduce what the run recorded, or its rows compare nothing."""
+    import importlib
+
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sweep = importlib.import_module("sampling_sweep")
+    recorded = json.loads((finished_run / "metrics.json").read_text())["generation"]
+    own = sweep.Decoding.of(finished_run, 1.0, None, None)
+    assert own.own
+    row = sweep.score(own)
+    assert row["fid_ratio"] == pytest.approx(recorded["fid"] / recorded["fid_real"], rel=1e-6)
+    assert row["near_copy_rate"] == pytest.approx(recorded["near_copy_rate"])
+    assert row["cas_trtr_ratio"] == pytest.approx(recorded["cas"] / recorded["trtr"], rel=1e-6)
+    hot = sweep.Decoding.of(finished_run, 3.0, None, None)
+    assert not hot.own
+    assert sweep.score(hot)["fid_ratio"] != row["fid_ratio"]

@@ -261,6 +261,7 @@ def _trained_model(ctx: RunContext, tokenizer: Tokenizer, prior: Any) -> Trained
         class_names=ctx.data.class_names,
         sampling_steps=ctx.config.prior.sampling_steps,
         gumbel_temperature=ctx.config.prior.gumbel_temperature,
+        token_temperature=ctx.config.prior.token_temperature,
     )
 
 
@@ -291,6 +292,7 @@ def prior_metrics(model: TrainedModel, ctx: RunContext) -> dict[str, float]:
         max(len(tokens_train), 256),
         steps=model.sampling_steps,
         temperature=model.gumbel_temperature,
+        token_temperature=model.token_temperature,
         generator=torch.Generator().manual_seed(ctx.config.seed),
     )
     real_usage = code_usage(tokens_train.numpy(), vocab)

@@ -47,6 +47,7 @@ def test_every_setting_rejects_a_value_of_the_wrong_type() -> None:
         ({"stage1": {"epochs": "ten"}}, "stage1.epochs must be an integer, got 'ten'"),
         ({"stage2": {"lr": 0}}, "stage2.lr must be > 0"),
         ({"prior": {"dropout": 1.0}}, "prior.dropout must be < 1"),
+        ({"prior": {"token_temperature": 0}}, "prior.token_temperature must be > 0"),
         ({"tokenizer": {"ema_decay": 1.5}}, "tokenizer.ema_decay must be < 1"),
         ({"seed": -1}, "seed must be >= 0"),
         ({"trainer": {"devices": "many"}}, "trainer.devices must be a positive integer or 'auto'"),

@@ -117,6 +117,16 @@ def test_bad_inputs_to_the_model(run: Path, gunpoint) -> None:  # noqa: ANN001
         model.embed(bad)
     with pytest.raises(ConfigError, match="guidance must be >= 0"):
         model.sample(2, guidance=-1.0)
+    with pytest.raises(ConfigError, match="token_temperature must be > 0"):
+        model.sample(2, token_temperature=0.0)
+
+
+def test_token_temperature_is_the_run_s_unless_given(run: Path) -> None:
+    model = load(run)
+    assert model.token_temperature == 1.0  # the run's config: SPEC's sampler
+    default = model.sample(16, seed=5)
+    np.testing.assert_array_equal(model.sample(16, seed=5, token_temperature=1.0), default)
+    assert not np.array_equal(model.sample(16, seed=5, token_temperature=2.0), default)
 
 
 def test_gap_touches_only_the_frames_around_it() -> None:

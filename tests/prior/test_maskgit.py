@@ -226,3 +226,36 @@ def test_token_noise_is_off_in_evaluation() -> None:
     a = noisy.loss(tokens, labels, drop_labels=False, generator=torch.Generator().manual_seed(6))
     b = plain.loss(tokens, labels, drop_labels=False, generator=torch.Generator().manual_seed(6))
     assert torch.equal(a.loss, b.loss) and a.n_masked == b.n_masked
+
+
+@pytest.mark.parametrize("token_temperature", [1.0, 2.0])
+def test_tokens_are_drawn_from_the_tempered_distribution(
+    monkeypatch: pytest.MonkeyPatch, token_temperature: float
+) -> None:
+    """One decoding step draws every position once, from softmax(logits / temperature)."""
+    import ncvqvae.prior.sampling as sampling
+
+    logits = torch.tensor([2.0, 1.0] + [0.0] * (K - 2))
+    monkeypatch.setattr(
+        sampling, "guided_logits", lambda model, tokens, labels, w, context, at: logits.expand(int(at.sum()), K)
+    )
+    drawn = sample_tokens(
+        _prior(), 2000, steps=1, token_temperature=token_temperature, generator=torch.Generator().manual_seed(0)
+    )
+    freq = torch.bincount(drawn.flatten(), minlength=K).float() / drawn.numel()
+    torch.testing.assert_close(freq, torch.softmax(logits / token_temperature, dim=0), atol=0.005, rtol=0)
+
+
+def test_token_temperature_one_is_the_default_sampler_and_higher_spreads_codes() -> None:
+    prior = _prior()
+    default = sample_tokens(prior, 64, steps=6, generator=torch.Generator().manual_seed(3))
+    same = sample_tokens(prior, 64, steps=6, token_temperature=1.0, generator=torch.Generator().manual_seed(3))
+    hot = sample_tokens(prior, 64, steps=6, token_temperature=3.0, generator=torch.Generator().manual_seed(3))
+    assert torch.equal(default, same)
+
+    def entropy(tokens: torch.Tensor) -> float:
+        p = torch.bincount(tokens.flatten(), minlength=K).float() / tokens.numel()
+        return float(-(p[p > 0] * p[p > 0].log()).sum())
+
+    assert entropy(hot) > entropy(default)
+

@@ -164,6 +164,11 @@ class PriorConfig:
             tokenizer is TimeVQVAE's two-band one (``None``: the same as the first). The
             high band only adds local texture to a given low-band shape, over a token
             sequence several times longer, so TimeVQVAE gives it a far smaller network.
+        token_temperature: each decoding step draws its tokens from softmax(logits / this)
+            (1: the prior's own distribution, as SPEC section 5 and MaskGIT sample; above 1
+            flattens it). A sampling-time knob against near-copies of the training series:
+            it needs no retraining, and what it costs in fidelity is measured by
+            ``benchmarks/sampling_sweep.py``.
     """
 
     hidden_dim: int = setting(256, ge=1)
@@ -178,6 +183,7 @@ class PriorConfig:
     augmented_views: int = setting(0, ge=0)
     sampling_steps: int = setting(10, ge=1)
     gumbel_temperature: float = setting(4.0, ge=0)
+    token_temperature: float = setting(1.0, gt=0)
     high_band_hidden_dim: int | None = setting(None, ge=1)
     high_band_n_layers: int | None = setting(None, ge=1)
 

@@ -95,7 +95,8 @@ class TrainedModel:
     Args:
         standardizer: the training split's per-channel mean and std.
         class_names: the dataset's label of each class index, in order.
-        sampling_steps, gumbel_temperature: the run's decoding settings (T, tau).
+        sampling_steps, gumbel_temperature, token_temperature: the run's decoding
+            settings (T, tau, and the temperature of each token draw).
     """
 
     tokenizer: Tokenizer
@@ -104,6 +105,7 @@ class TrainedModel:
     class_names: tuple[str, ...]
     sampling_steps: int = 10
     gumbel_temperature: float = 4.0
+    token_temperature: float = 1.0
 
     @property
     def device(self) -> torch.device:
@@ -212,6 +214,7 @@ class TrainedModel:
         *,
         steps: int | None = None,
         temperature: float | None = None,
+        token_temperature: float | None = None,
         seed: int = 0,
         batch_size: int = 512,
         progress: bool = False,
@@ -222,16 +225,17 @@ class TrainedModel:
             class_label: one dataset label for every sample, an array of n labels, or
                 ``None`` for unconditional samples.
             guidance: classifier-free guidance scale w >= 0 (class-conditional only).
-            steps, temperature: decoding steps T and Gumbel temperature tau (the run's
-                own settings when ``None``).
+            steps, temperature, token_temperature: decoding steps T, Gumbel temperature
+                tau and the temperature of each token draw (the run's own settings when
+                ``None``; a token temperature above 1 trades fidelity for novelty).
             seed: same seed, same samples.
         """
         index = None if class_label is None else self.class_index(class_label)
         if index is not None and len(index) not in (1, n):
             raise ConfigError(f"give one class label or {n}, got {len(index)}")
         x = self.sample_standardized(
-            n, index, guidance, steps=steps, temperature=temperature, seed=seed,
-            batch_size=batch_size, progress=progress,
+            n, index, guidance, steps=steps, temperature=temperature,
+            token_temperature=token_temperature, seed=seed, batch_size=batch_size, progress=progress,
         )
         return self.standardizer.inverse(x)
 
@@ -243,6 +247,7 @@ class TrainedModel:
         *,
         steps: int | None = None,
         temperature: float | None = None,
+        token_temperature: float | None = None,
         seed: int = 0,
         batch_size: int = 512,
         progress: bool = False,
@@ -250,12 +255,15 @@ class TrainedModel:
         """:meth:`sample` with class indices 0..K-1 and standardized output, for the
         evaluation code, which works in those terms."""
         self._check_generation(n, guidance)
+        if token_temperature is not None and not token_temperature > 0:
+            raise ConfigError(f"token_temperature must be > 0, got {token_temperature}")
         if class_index is not None:
             class_index = np.broadcast_to(np.asarray(class_index, dtype=np.int64), (n,))
             self._check_index(class_index)
         return self._decode(
             n, class_index, guidance, given=None, given_mask=None, steps=steps,
-            temperature=temperature, seed=seed, batch_size=batch_size, progress=progress,
+            temperature=temperature, token_temperature=token_temperature, seed=seed,
+            batch_size=batch_size, progress=progress,
         )
 
     def impute(
@@ -341,6 +349,7 @@ class TrainedModel:
         given_mask: torch.Tensor | None,
         steps: int | None,
         temperature: float | None,
+        token_temperature: float | None = None,
         seed: int,
         batch_size: int,
         progress: bool,
@@ -348,6 +357,7 @@ class TrainedModel:
         """Token decoding in batches, then the tokenizer's decoder: (n, C, L) standardized."""
         steps = steps or self.sampling_steps
         temperature = self.gumbel_temperature if temperature is None else temperature
+        token_temperature = self.token_temperature if token_temperature is None else token_temperature
         generator = torch.Generator(device=self.device).manual_seed(seed)
         n_batches = -(-n // batch_size)
         bands = 2 if hasattr(self.prior, "low") else 1
@@ -364,6 +374,7 @@ class TrainedModel:
                 steps=steps,
                 guidance=guidance,
                 temperature=temperature,
+                token_temperature=token_temperature,
                 generator=generator,
                 device=self.device,
                 given=None if given is None else given[rows],
@@ -421,4 +432,5 @@ def load_run(run_dir: str | Path) -> TrainedModel:
         class_names=tuple(meta["class_names"]),
         sampling_steps=prior_config.sampling_steps if prior_config else 10,
         gumbel_temperature=prior_config.gumbel_temperature if prior_config else 4.0,
+        token_temperature=prior_config.token_temperature if prior_config else 1.0,
     )

@@ -71,6 +71,7 @@ def sample_tokens(
     steps: int = 10,
     guidance: float = 1.0,
     temperature: float = 4.0,
+    token_temperature: float = 1.0,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     given: Tensor | None = None,
@@ -90,6 +91,7 @@ def sample_tokens(
         steps=steps,
         guidance=guidance,
         temperature=temperature,
+        token_temperature=token_temperature,
         generator=generator,
         device=device,
         on_step=on_step,
@@ -117,6 +119,7 @@ def decode_tokens(
     steps: int = 10,
     guidance: float = 1.0,
     temperature: float = 4.0,
+    token_temperature: float = 1.0,
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     context: Tensor | None = None,
@@ -137,6 +140,8 @@ def decode_tokens(
         class_labels: (n,) class ids for class-conditional samples, ``None`` for
             unconditional ones.
         guidance: classifier-free guidance scale w (class-conditional only).
+        temperature: tau, the scale of the Gumbel noise on the confidences.
+        token_temperature: tokens are drawn from softmax(logits / token_temperature).
         given, given_mask: (n, N) tokens in 0..K-1 and the positions to keep.
     """
     device = torch.device(device)
@@ -153,6 +158,8 @@ def decode_tokens(
         # Logits, draws and confidences only where a token is still to be decided: the
         # committed positions would be computed and thrown away.
         logits = guided_logits(model, tokens, class_labels, guidance, context, at=unknown).float()
+        if token_temperature != 1.0:
+            logits = logits / token_temperature
         probs = torch.softmax(logits, dim=-1)
         drawn = draw_categorical(probs, generator=generator)
         sampled = tokens.masked_scatter(unknown, drawn)
