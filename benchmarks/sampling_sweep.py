@@ -91,6 +91,12 @@ def score(point: Decoding) -> dict:
     )
     g = report.metrics
     recorded = json.loads((cell / "metrics.json").read_text()).get("generation", {})
+    recorded_fid = f"FID {recorded['fid']:.6g} recorded, {g['fid']:.6g} here" if point.own and "fid" in recorded else ""
+    return row_of(point, g, round(sampling_s, 1), recorded_fid)
+
+
+def row_of(point: Decoding, g: dict, sampling_s: float | str, recorded: str) -> dict:
+    """A CSV row: the point's settings and its generation metrics as ratios to their floors."""
     return {
         **dict(zip(COLUMNS[:6], point.key, strict=True)),
         "fid_ratio": g["fid"] / g["fid_real"],
@@ -102,9 +108,17 @@ def score(point: Decoding) -> dict:
         "cas_trtr_ratio": g["cas"] / g["trtr"],
         "cond_acc": g["cond_acc"],
         "is_mean": g["is_mean"],
-        "sampling_s": round(sampling_s, 1),
-        "recorded": f"FID {recorded['fid']:.6g} recorded, {g['fid']:.6g} here" if point.own and "fid" in recorded else "",
+        "sampling_s": sampling_s,
+        "recorded": recorded,
     }
+
+
+def recorded_row(point: Decoding) -> dict:
+    """The run's own settings as the run recorded them, for the table when the sweep did
+    not sample them again (they would come back the same: the sweep's own-settings rows
+    reproduce the recorded FID, which the table's last line shows and a test checks)."""
+    metrics = json.loads((point.cell / "metrics.json").read_text())
+    return row_of(point, metrics["generation"], f"{metrics['timing']['metrics_s']['sampling']} (run)", "")
 
 
 def read_rows(path: Path) -> list[dict]:
@@ -120,7 +134,8 @@ def markdown(rows: list[dict], command: str) -> str:
         "",
         f"Written by `{command}`. Each row: one trained run sampled and scored as the run scores its own "
         "samples (same seed, same evaluator, matched-count FID over its floor, mean over the run's sample "
-        "sets), under other decoding settings. Near-copy rate: share of samples closer to a training series "
+        "sets), under other decoding settings; a sampling time marked (run) is a row the run recorded itself "
+        "(its own settings, not sampled again here). Near-copy rate: share of samples closer to a training series "
         "than 95% of real test series are (about 0.05 for new real data).",
         "",
         "| dataset | setting | seed | token temperature | Gumbel temperature | steps | FID / floor | ROCKET FID / floor "
@@ -149,14 +164,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, nargs="+", default=[None])
     parser.add_argument("--csv", type=Path, required=True, help="rows are appended here as they finish")
     parser.add_argument("--out", type=Path, help="the markdown table of every row in --csv")
+    parser.add_argument("--table-only", action="store_true", help="write --out from --csv, sample nothing")
     args = parser.parse_args()
     for cell in args.cells:
         for name in ("tokenizer.pt", "prior.pt", "config.yaml"):
             if not (cell / name).is_file():
                 parser.error(f"{cell} has no {name}: the sweep needs the run's trained weights")
     done = {tuple(r[k] for k in COLUMNS[:6]) for r in read_rows(args.csv)}
+    todo = [] if args.table_only else list(
+        itertools.product(args.cells, args.token_temperature, args.gumbel_temperature, args.steps)
+    )
     with cache_at(args.cache):
-        for cell, tt, gt, steps in itertools.product(args.cells, args.token_temperature, args.gumbel_temperature, args.steps):
+        for cell, tt, gt, steps in todo:
             point = Decoding.of(cell, tt, gt, steps)
             if point.key in done:
                 continue
@@ -175,8 +194,16 @@ def main() -> None:
                 flush=True,
             )
     if args.out:
-        command = "python benchmarks/sampling_sweep.py " + " ".join(sys.argv[1:])
-        args.out.write_text(markdown(read_rows(args.csv), command))
+        rows = read_rows(args.csv)
+        have = {tuple(r[k] for k in COLUMNS[:6]) for r in rows}
+        for cell in args.cells:
+            own = Decoding.of(cell, RunFolder(cell).read_config().prior.token_temperature, None, None)
+            if own.key not in have:
+                rows.append(recorded_row(own))
+        rows.sort(key=lambda r: (r["dataset"], r["setting"], int(r["seed"]), *(float(r[k]) for k in COLUMNS[3:6])))
+        # The command that samples these rows: --table-only only rewrites the table.
+        command = "python benchmarks/sampling_sweep.py " + " ".join(a for a in sys.argv[1:] if a != "--table-only")
+        args.out.write_text(markdown(rows, command))
 
 
 if __name__ == "__main__":
