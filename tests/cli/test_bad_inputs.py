@@ -218,6 +218,7 @@ RUN_CASES = [
     ("36p", None, ["sample", "--per-class", "0", "--out", "{tmp}/s.npy"], 2, "must be positive"),
     ("37", None, ["sample", "--class", "3", "--n", "2", "--out", "{tmp}/s.npy"], 2, "class label '3' is not one of this model's classes: 1, 2"),
     ("38", None, ["sample", "--guidance", "-3", "--out", "{tmp}/s.npy"], 2, "--guidance must be >= 0"),
+    ("38t", None, ["sample", "--token-temperature", "0", "--out", "{tmp}/s.npy"], 2, "token_temperature must be > 0"),
     ("38c", None, ["sample", "--class", "1", "--per-class", "2", "--out", "{tmp}/s.npy"], 2, "--class and --per-class do not combine"),
     ("39", None, ["sample", "--out", "{tmp}/x.txt"], 2, "--out must end in .npy or .csv"),
     ("39d", None, ["sample", "--out", "{tmp}/folder.npy"], 2, "is a folder"),

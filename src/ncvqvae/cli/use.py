@@ -75,6 +75,10 @@ def sample(
     temperature: Annotated[
         Optional[float], typer.Option(help="Gumbel temperature tau", show_default="the run's")
     ] = None,
+    token_temperature: Annotated[
+        Optional[float],
+        typer.Option(help="temperature of each token draw (above 1: fewer near-copies)", show_default="the run's"),
+    ] = None,
     seed: Annotated[int, typer.Option(help="random seed")] = 0,
     overwrite: Annotated[bool, typer.Option("--overwrite", help="replace an existing output file")] = False,
 ) -> None:
@@ -98,7 +102,7 @@ def sample(
         labels = np.repeat(model.classes[model.class_index(class_)], n)
     x = model.sample(
         len(labels) if labels is not None else n, class_label=labels, guidance=guidance,
-        steps=steps, temperature=temperature, seed=seed, progress=True,
+        steps=steps, temperature=temperature, token_temperature=token_temperature, seed=seed, progress=True,
     )
     write_series(out, x, labels)
     typer.echo(f"wrote {len(x)} series of shape {x.shape[1:]} to {out}")
