@@ -239,7 +239,8 @@ def metric_notes(config: Any, metrics: dict[str, Any]) -> dict[str, str]:
         ),
         "sampling": (
             f"Samples are decoded in T = {config.prior.sampling_steps} steps (Gumbel temperature "
-            f"{config.prior.gumbel_temperature:g}); class-conditional ones with guidance w = "
+            f"{config.prior.gumbel_temperature:g}, token temperature {config.prior.token_temperature:g}); "
+            "class-conditional ones with guidance w = "
             f"{config.evaluation.guidance:g}. {sets} independent unconditional sets of "
             f"{counts.get('n_unconditional', 'n/a')} series each: every score's std is over "
             "these sets (CAS and TRTR: over classifier fits), never a bootstrap of one set."
