@@ -15,8 +15,9 @@ each draw, a larger Gumbel temperature randomises the order tokens are committed
 fewer steps commit more tokens at once. Each setting is scored exactly as the run scores
 its own samples (``draw_samples`` and ``evaluate_samples``, the run's seed, the evaluator
 of ``--cache``), so the run's own settings reproduce its recorded metrics, which the
-script checks and prints. Needs the cell's weights (``tokenizer.pt``, ``prior.pt``), which
-studies keep on the machine that trained them but not in git. Rows are appended to
+script prints beside the ones it measures (and a test checks). Sampling needs the cell's
+weights (``tokenizer.pt``, ``prior.pt``), which studies keep on the machine that trained
+them but not in git; ``--table-only`` needs only what git keeps. Rows are appended to
 ``--csv`` as they finish; a rerun skips the rows already there.
 """
 
@@ -166,10 +167,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="the markdown table of every row in --csv")
     parser.add_argument("--table-only", action="store_true", help="write --out from --csv, sample nothing")
     args = parser.parse_args()
+    # Rewriting the table needs only each run's config and metrics, which git keeps;
+    # sampling needs its weights, which stay on the machine that trained it.
+    needed = ("config.yaml", "metrics.json") if args.table_only else ("tokenizer.pt", "prior.pt", "config.yaml")
     for cell in args.cells:
-        for name in ("tokenizer.pt", "prior.pt", "config.yaml"):
+        for name in needed:
             if not (cell / name).is_file():
-                parser.error(f"{cell} has no {name}: the sweep needs the run's trained weights")
+                parser.error(f"{cell} has no {name}" + ("" if args.table_only else ": the sweep needs the run's trained weights"))
     done = {tuple(r[k] for k in COLUMNS[:6]) for r in read_rows(args.csv)}
     todo = [] if args.table_only else list(
         itertools.product(args.cells, args.token_temperature, args.gumbel_temperature, args.steps)
