@@ -35,12 +35,13 @@ STAGES = ("evaluator_s", "tokenizer_s", "prior_s", "generation_s")
 QUALITY = ("fid_ratio", "rocket_fid_ratio", "cas", "cas_trtr_ratio", "near_copy_rate")
 
 
-def run(src: Path | None, seed: int, out: Path) -> float:
+def run(src: Path | None, seed: int, out: Path, extra: tuple[str, ...] = ()) -> float:
+    """Wall-clock seconds of `make run`'s command (plus ``extra`` options) at ``seed``."""
     env = {**os.environ, "NCVQVAE_CACHE": tempfile.mkdtemp(prefix="ncvqvae-cache-")}
     if src is not None:
         env["PYTHONPATH"] = str(src)
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "ncvqvae.cli", *COMMAND, "--seed", str(seed), "--out", str(out)],
+    subprocess.run([sys.executable, "-m", "ncvqvae.cli", *COMMAND, *extra, "--seed", str(seed), "--out", str(out)],
                    env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 

@@ -54,12 +54,12 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def matmul_gflops() -> float:
-    """fp32 throughput of a 2048^3 matmul, best of five: the roofline's ceiling."""
+def matmul_gflops(dtype: str = "float32") -> float:
+    """Throughput of a 2048^3 matmul in ``dtype``, best of five: the roofline's ceiling."""
     import torch
 
     torch.set_num_threads(THREADS)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    a, b = (torch.randn(2048, 2048, dtype=getattr(torch, dtype)) for _ in range(2))
     a @ b
     best = min(_seconds(lambda: a @ b) for _ in range(5))
     return 2 * 2048**3 / best / 1e9
@@ -86,12 +86,15 @@ def _paper():  # noqa: ANN202
     return preset("paper")
 
 
-def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa: ANN202
-    """(the function one timed step runs, parameters it trains or uses)."""
+def _ours_workload(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true"):  # noqa: ANN202
+    """(the function one timed step runs, parameters it trains or uses). With
+    ``precision`` bf16-mixed the forward passes and the prior's decoding run under autocast
+    as a run's Trainer and sampler would run them (backward follows the forward's types)."""
     import torch
 
     from ncvqvae.data.augment import build_augmentation
     from ncvqvae.model.trained import tokenize_series
+    from ncvqvae.precision import mixed_precision
     from ncvqvae.prior.build import build_prior
     from ncvqvae.prior.sampling import sample_tokens
     from ncvqvae.tokenizer.objective import StageOneObjective, build_tokenizer
@@ -110,7 +113,8 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa
 
         def step() -> None:
             x_aug = augment(x, gen) if model.uses_augmented_view else None
-            loss = model(x, x_aug).loss
+            with mixed_precision(precision, x.device):
+                loss = model(x, x_aug).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -126,7 +130,8 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa
 
         def step() -> None:
             tokens = tokenize_series(tokenizer, x_np)
-            loss = prior.loss(tokens, labels).loss
+            with mixed_precision(precision, x.device):
+                loss = prior.loss(tokens, labels).loss
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -136,16 +141,17 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float):  # noqa
     labels = None if mode == "sample_uncond" else torch.full((batch,), 1)
 
     def run() -> None:
-        tokens = sample_tokens(prior, batch, class_labels=labels, steps=10, guidance=guidance,
-                               generator=torch.Generator().manual_seed(0))
+        with mixed_precision(precision, x.device):
+            tokens = sample_tokens(prior, batch, class_labels=labels, steps=10, guidance=guidance,
+                                   generator=torch.Generator().manual_seed(0))
         with torch.inference_mode():
             tokenizer.detokenize(tokens)
 
     return run, params
 
 
-def ours(mode: str, length: int, batch: int, guidance: float) -> dict:
-    fn, params = _ours_workload(mode, length, batch, guidance)
+def ours(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true") -> dict:
+    fn, params = _ours_workload(mode, length, batch, guidance, precision)
     flops = _flops(fn)
     warm, n = (2, 10) if mode.startswith("stage") else (1, 3)
     times = [_seconds(fn) for _ in range(warm + n)][warm:]

@@ -262,6 +262,7 @@ def _trained_model(ctx: RunContext, tokenizer: Tokenizer, prior: Any) -> Trained
         sampling_steps=ctx.config.prior.sampling_steps,
         gumbel_temperature=ctx.config.prior.gumbel_temperature,
         token_temperature=ctx.config.prior.token_temperature,
+        precision=ctx.config.trainer.precision,
     )
 
 

@@ -185,6 +185,6 @@ AcceleratorOpt = Annotated[
 ]
 PrecisionOpt = Annotated[
     Optional[str],
-    typer.Option(help="32-true, bf16-mixed or 16-mixed (GPUs); TF32: --set trainer.matmul_precision=high", show_default="32-true"),
+    typer.Option(help="32-true; bf16-mixed (GPUs, and CPUs with bf16 matrix units such as AMX); 16-mixed (GPUs). TF32: --set trainer.matmul_precision=high", show_default="32-true"),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="move an existing run folder to a backup first")]

@@ -274,7 +274,10 @@ class TrainerConfig:
         devices: number of devices (or ``auto``).
         strategy: ``auto`` or ``ddp`` (one process per device).
         num_nodes: machines taking part (DDP across nodes).
-        precision: e.g. ``32-true`` or ``bf16-mixed`` on GPUs.
+        precision: ``32-true``, or ``bf16-mixed`` on GPUs and on CPUs with bf16 matrix
+            units (AMX: about 1.5x faster stage-1 steps and sampling, measured in
+            ``benchmarks/results/precision_speed_cpu.md``); the vector quantizer, the SSL
+            losses, the STFT, tokenization and the whole evaluation stay float32.
         matmul_precision: ``highest`` (full fp32) or ``high`` (TF32 matmuls on Ampere and
             newer GPUs: about 8x the fp32 matrix throughput, 10 mantissa bits).
         deterministic: force deterministic algorithms (None: on CPUs yes, on GPUs no,

@@ -21,10 +21,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ncvqvae.config import PriorConfig, from_saved
+from ncvqvae.config import RunConfig, from_saved
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError, ConfigError, DataError
 from ncvqvae.model.export import load_export
+from ncvqvae.precision import mixed_precision
 from ncvqvae.prior.build import Prior, build_prior
 from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
@@ -49,8 +50,9 @@ def load_prior(path: Path, tokenizer: Tokenizer) -> Prior:
     return load_prior_with_config(path, tokenizer)[0]
 
 
-def load_prior_with_config(path: Path, tokenizer: Tokenizer) -> tuple[Prior, PriorConfig]:
-    """The prior and the settings it was trained with (its decoding steps among them)."""
+def load_prior_with_config(path: Path, tokenizer: Tokenizer) -> tuple[Prior, RunConfig]:
+    """The prior and the run config it was trained with (its decoding steps and precision
+    among them)."""
     payload = load_export(path)
     config = from_saved(payload["config"])
     meta = payload["meta"]
@@ -64,7 +66,7 @@ def load_prior_with_config(path: Path, tokenizer: Tokenizer) -> tuple[Prior, Pri
         prior.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not match this run's prior: {err}") from err
-    return prior.eval(), config.prior
+    return prior.eval(), config
 
 
 @torch.no_grad()
@@ -97,6 +99,10 @@ class TrainedModel:
         class_names: the dataset's label of each class index, in order.
         sampling_steps, gumbel_temperature, token_temperature: the run's decoding
             settings (T, tau, and the temperature of each token draw).
+        precision: the run's ``trainer.precision``. The prior samples under the autocast
+            it trained in (where the time of sampling goes); the tokenizer always encodes
+            and decodes in float32, so tokens and series do not carry half-precision
+            rounding.
     """
 
     tokenizer: Tokenizer
@@ -106,6 +112,7 @@ class TrainedModel:
     sampling_steps: int = 10
     gumbel_temperature: float = 4.0
     token_temperature: float = 1.0
+    precision: str = "32-true"
 
     @property
     def device(self) -> torch.device:
@@ -367,20 +374,21 @@ class TrainedModel:
             size = min(batch_size, n - start)
             rows = slice(start, start + size)
             labels = None if class_index is None else torch.from_numpy(np.array(class_index[rows]))
-            tokens = sample_tokens(
-                self.prior,
-                size,
-                class_labels=labels,
-                steps=steps,
-                guidance=guidance,
-                temperature=temperature,
-                token_temperature=token_temperature,
-                generator=generator,
-                device=self.device,
-                given=None if given is None else given[rows],
-                given_mask=None if given_mask is None else given_mask[rows],
-                on_step=bar.update if progress else None,
-            )
+            with mixed_precision(self.precision, self.device):
+                tokens = sample_tokens(
+                    self.prior,
+                    size,
+                    class_labels=labels,
+                    steps=steps,
+                    guidance=guidance,
+                    temperature=temperature,
+                    token_temperature=token_temperature,
+                    generator=generator,
+                    device=self.device,
+                    given=None if given is None else given[rows],
+                    given_mask=None if given_mask is None else given_mask[rows],
+                    on_step=bar.update if progress else None,
+                )
             with torch.inference_mode():
                 parts.append(self.tokenizer.detokenize(tokens).cpu().numpy())
         bar.close()
@@ -420,11 +428,12 @@ def load_run(run_dir: str | Path) -> TrainedModel:
     if not folder.path.is_dir():
         raise CheckpointError(f"run folder {folder.path} does not exist")
     tokenizer, meta = load_tokenizer(folder.tokenizer_path)
-    prior, prior_config = None, None
+    prior, config = None, None
     if folder.prior_path.exists():
-        prior, prior_config = load_prior_with_config(folder.prior_path, tokenizer)
+        prior, config = load_prior_with_config(folder.prior_path, tokenizer)
     elif folder.config_path.exists():
-        prior_config = folder.read_config().prior
+        config = folder.read_config()
+    prior_config = config.prior if config else None
     return TrainedModel(
         tokenizer=tokenizer,
         prior=prior,
@@ -433,4 +442,5 @@ def load_run(run_dir: str | Path) -> TrainedModel:
         sampling_steps=prior_config.sampling_steps if prior_config else 10,
         gumbel_temperature=prior_config.gumbel_temperature if prior_config else 4.0,
         token_temperature=prior_config.token_temperature if prior_config else 1.0,
+        precision=config.trainer.precision if config else "32-true",
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from einops import rearrange
 from torch import Tensor, nn
 from vector_quantize_pytorch import VectorQuantize
@@ -77,7 +78,11 @@ class Quantizer(nn.Module):
         return self.vq.codebook
 
     def forward(self, z: Tensor) -> QuantizerOutput:
-        _, tokens, commit_loss = self.vq(z)
+        # The nearest codeword in float32 whatever autocast the step runs under: the
+        # library turns autocast off for CUDA only, and a distance ||z||^2 - 2 z.e + ||e||^2
+        # in bf16 (three significant digits) picks a wrong code when two are close.
+        with torch.autocast(z.device.type, enabled=False):
+            _, tokens, commit_loss = self.vq(z.float())
         # Our own straight-through estimator, z_q = codeword + (z - sg[z]): the same
         # gradient as the library's z + sg[codeword - z], but the value is the codeword
         # exactly, not up to a rounding error that depends on z. Pooling takes a max over

@@ -6,7 +6,10 @@ the interface the stage-1 objective calls.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -56,6 +59,34 @@ def pool_latent(z: Tensor) -> Tensor:
     if z.dim() != 4:
         raise ValueError(f"pool_latent expects (B, D, H, W); got shape {tuple(z.shape)}.")
     return torch.cat([z.mean(dim=(2, 3)), z.amax(dim=(2, 3))], dim=1)
+
+
+LossFn = TypeVar("LossFn", bound=Callable[..., Any])
+
+
+def in_float32(loss: LossFn) -> LossFn:
+    """Run an SSL loss in float32 whatever autocast the step runs under.
+
+    Under bf16 or fp16 mixed precision the projectors' matrix products are where the time
+    goes and stay in half precision; the losses are cheap but numerically delicate
+    (Barlow Twins' off-diagonal sum is a total minus a diagonal, VICReg's covariance a
+    difference of near-equal sums, SwAV's Sinkhorn an exponential), and three significant
+    digits would change them, so every tensor argument is cast to float32 first."""
+
+    def to_float32(value: Any) -> Any:
+        if isinstance(value, Tensor) and value.is_floating_point():
+            return value.float()
+        if isinstance(value, tuple):
+            return tuple(to_float32(v) for v in value)
+        return value
+
+    @functools.wraps(loss)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        first = args[0][0] if isinstance(args[0], tuple) else args[0]
+        with torch.autocast(first.device.type, enabled=False):
+            return loss(*(to_float32(a) for a in args), **{k: to_float32(v) for k, v in kwargs.items()})
+
+    return wrapper  # type: ignore[return-value]
 
 
 def check_pair(z1: Tensor, z2: Tensor) -> None:

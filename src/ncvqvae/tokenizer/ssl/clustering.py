@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ncvqvae.collectives import global_count, sum_over_ranks_
 from ncvqvae.config import SSLConfig
-from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, pool_latent
+from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, in_float32, pool_latent
 from ncvqvae.tokenizer.ssl.projector import Projector
 
 
@@ -46,6 +46,7 @@ def sinkhorn(scores: Tensor, *, epsilon: float, iterations: int) -> Tensor:
     return (q * n_samples).T.to(scores.dtype)
 
 
+@in_float32
 def swav_loss(scores1: Tensor, scores2: Tensor, *, temperature: float, epsilon: float, iterations: int) -> SSLLossOutput:
     """Swapped prediction: each view's softmax(scores / T) predicts the other's codes."""
     q1 = sinkhorn(scores1.detach(), epsilon=epsilon, iterations=iterations)

@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ncvqvae.collectives import global_count, sum_over_ranks_
 from ncvqvae.config import SSLConfig
-from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, pool_latent
+from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, in_float32, pool_latent
 from ncvqvae.tokenizer.ssl.ema import EMATeacher, ema_decay
 from ncvqvae.tokenizer.ssl.projector import Projector
 
@@ -39,6 +39,7 @@ class DINOHead(nn.Module):
         return F.normalize(h, dim=1) @ F.normalize(self.last.weight, dim=1).T
 
 
+@in_float32
 def dino_loss(student: tuple[Tensor, Tensor], teacher: tuple[Tensor, Tensor], center: Tensor,
               *, student_temperature: float, teacher_temperature: float) -> SSLLossOutput:
     """Cross-entropy of each view's student against the other view's centred, sharpened

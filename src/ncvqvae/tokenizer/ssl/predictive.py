@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ncvqvae.config import SSLConfig
-from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, pool_latent
+from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, in_float32, pool_latent
 from ncvqvae.tokenizer.ssl.ema import EMATeacher, ema_decay
 from ncvqvae.tokenizer.ssl.projector import Predictor, Projector
 
 
+@in_float32
 def byol_loss(p1: Tensor, p2: Tensor, t1: Tensor, t2: Tensor) -> SSLLossOutput:
     """Symmetrized 2 - 2 cos(p, t): each view's prediction against the other's target.
 
@@ -35,6 +36,7 @@ def byol_loss(p1: Tensor, p2: Tensor, t1: Tensor, t2: Tensor) -> SSLLossOutput:
     return SSLLossOutput(loss=loss, terms={"byol": loss.detach()})
 
 
+@in_float32
 def simsiam_loss(p1: Tensor, p2: Tensor, h1: Tensor, h2: Tensor) -> SSLLossOutput:
     """Symmetrized negative cosine with stop-gradient: -0.5 [cos(p1, sg h2) + cos(p2, sg h1)]."""
     loss = -0.5 * (

@@ -8,7 +8,14 @@ from torch import Tensor
 
 from ncvqvae.collectives import global_count, sum_over_ranks, world_size
 from ncvqvae.config import SSLConfig
-from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
+from ncvqvae.tokenizer.ssl.base import (
+    SSLBatch,
+    SSLBranch,
+    SSLLossOutput,
+    check_pair,
+    in_float32,
+    pool_latent,
+)
 from ncvqvae.tokenizer.ssl.off_diagonal import (
     off_diagonal_square_sum,
     product_off_diagonal_square_sum,
@@ -36,6 +43,7 @@ def _standardize_columns(z: Tensor, eps: float) -> tuple[Tensor, Tensor]:
     return centred / torch.sqrt(var + eps), n
 
 
+@in_float32
 def barlow_twins_loss(
     z1: Tensor, z2: Tensor, *, lambda_offdiag: float = 0.005, eps: float = 1e-5
 ) -> SSLLossOutput:

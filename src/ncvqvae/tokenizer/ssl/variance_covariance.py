@@ -10,7 +10,14 @@ from torch import Tensor
 
 from ncvqvae.collectives import gather_batch
 from ncvqvae.config import SSLConfig
-from ncvqvae.tokenizer.ssl.base import SSLBatch, SSLBranch, SSLLossOutput, check_pair, pool_latent
+from ncvqvae.tokenizer.ssl.base import (
+    SSLBatch,
+    SSLBranch,
+    SSLLossOutput,
+    check_pair,
+    in_float32,
+    pool_latent,
+)
 from ncvqvae.tokenizer.ssl.off_diagonal import product_off_diagonal_square_sum
 from ncvqvae.tokenizer.ssl.projector import Projector
 
@@ -54,6 +61,7 @@ def _gathered_pair(z1: Tensor, z2: Tensor) -> tuple[Tensor, Tensor]:
     return g1, g2
 
 
+@in_float32
 def vicreg_loss(
     z1: Tensor,
     z2: Tensor,
@@ -94,6 +102,7 @@ def vicreg_loss(
     )
 
 
+@in_float32
 def vibcreg_loss(
     z1: Tensor,
     z2: Tensor,
