@@ -65,10 +65,11 @@ def write_summary(record: dict) -> None:
             continue
         (mf, sf), (mb, sb) = _stats(f), _stats(b)
         ok = mb <= mf + sf if key in LOWER_BETTER else mb >= mf - sf
+        verdict = ("yes" if ok else "no") if min(len(f), len(b)) > 1 else "one seed: no verdict"
         lines.append(f"| {key} ({'lower' if key in LOWER_BETTER else 'higher'} is better) | {mf:.3f} ± {sf:.3f} | "
-                     f"{mb:.3f} ± {sb:.3f} | {'yes' if ok else 'no'} |")
-    lines += ["", f"Seeds: 32-true {len(sides['32-true'])}, bf16-mixed {len(sides['bf16-mixed'])}. "
-              "'No worse': the bf16 mean lies within one fp32 std of the fp32 mean, or better."]
+                     f"{mb:.3f} ± {sb:.3f} | {verdict} |")
+    lines += ["", f"Seeds: 32-true {len(sides['32-true'])}, bf16-mixed {len(sides['bf16-mixed'])} (± nan: one seed, "
+              "no spread). 'No worse': the bf16 mean lies within one fp32 std of the fp32 mean, or better."]
     RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

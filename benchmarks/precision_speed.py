@@ -45,13 +45,15 @@ def measure(what: str, mode: str, length: int, batch: int, passes: int) -> dict:
     }
 
 
-def write_markdown(path: Path, rows: list[dict], gflops: dict[str, float], command: str) -> None:
+def write_markdown(path: Path, rows: list[dict], gflops: dict[str, float], command: str, kept: int = 0) -> None:
     lines = [
         "# Our steps in float32 and in bf16 mixed precision, side by side",
         "",
         f"Command: `{command}`; 2 threads; 2048^3 matmul {gflops['float32']:.0f} GFLOP/s in float32, "
         f"{gflops['bfloat16']:.0f} GFLOP/s in bfloat16. The two precisions alternate, fresh process each, "
-        "per-row medians of the passes. Workloads as in `speed.py` (paper preset shapes).",
+        "per-row medians of the passes. Workloads as in `speed.py` (paper preset shapes)."
+        + (f" The first {kept} rows were kept from an earlier run of the command (--resume); the matmul "
+           "figures are this run's." if kept else ""),
         "",
         "| what | L | batch | fp32 series/s | bf16-mixed series/s | bf16 / fp32 | RSS MiB fp32 / bf16 |",
         "|---|---:|---:|---:|---:|---:|---|",
@@ -76,6 +78,7 @@ def main() -> None:
         with csv_path.open() as f:
             rows = list(csv.DictReader(f))
     done = {(r["what"], int(r["L"])) for r in rows}
+    kept = len(rows)
     command = "python benchmarks/precision_speed.py " + " ".join(sys.argv[1:])
     for length in args.lengths:
         for what, mode, _, batch, _ in ROWS:
@@ -84,7 +87,7 @@ def main() -> None:
             rows.append(measure(what, mode, length, batch, args.passes))
             print(json.dumps(rows[-1]), flush=True)
             _write_csv(csv_path, rows)
-            write_markdown(args.out / "precision_speed_cpu.md", rows, gflops, command)
+            write_markdown(args.out / "precision_speed_cpu.md", rows, gflops, command, kept)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import torch
 from ncvqvae import load
 from ncvqvae.config import preset
 from ncvqvae.pipeline import run_all
+from ncvqvae.prior.transformer import SelfAttention, attention
 from ncvqvae.tokenizer.objective import StageOneObjective
 from ncvqvae.tokenizer.quantizer import Quantizer
 from ncvqvae.tokenizer.ssl.redundancy import barlow_twins_loss
@@ -87,3 +88,18 @@ def test_a_stage_one_step_under_bf16_autocast_trains_both_tokenizers(kind: str) 
     out.loss.backward()
     grads = [p.grad for p in model.parameters() if p.requires_grad and p.grad is not None]
     assert grads and all(torch.isfinite(g).all() for g in grads)
+
+
+def test_prior_attention_runs_in_float32_under_bf16_autocast_on_cpus() -> None:
+    torch.manual_seed(0)
+    layer = SelfAttention(dim=32, heads=2, head_dim=16, dropout=0.0)
+    x = torch.randn(4, 10, 32, requires_grad=True)
+    with _bf16():
+        q, k, v = (torch.randn(4, 2, 10, 16).to(torch.bfloat16) for _ in range(3))
+        out = attention(q, k, v, dropout_p=0.0)
+        y = layer(x)
+    assert out.dtype == torch.bfloat16
+    exact = torch.nn.functional.scaled_dot_product_attention(q.float(), k.float(), v.float())
+    torch.testing.assert_close(out, exact.to(torch.bfloat16))
+    y.float().sum().backward()
+    assert torch.isfinite(x.grad).all()

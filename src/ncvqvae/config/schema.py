@@ -275,7 +275,7 @@ class TrainerConfig:
         strategy: ``auto`` or ``ddp`` (one process per device).
         num_nodes: machines taking part (DDP across nodes).
         precision: ``32-true``, or ``bf16-mixed`` on GPUs and on CPUs with bf16 matrix
-            units (AMX: about 1.5x faster stage-1 steps and sampling, measured in
+            units (AMX: 1.45x to 1.8x faster training steps and sampling, measured in
             ``benchmarks/results/precision_speed_cpu.md``); the vector quantizer, the SSL
             losses, the STFT, tokenization and the whole evaluation stay float32.
         matmul_precision: ``highest`` (full fp32) or ``high`` (TF32 matmuls on Ampere and
