@@ -201,11 +201,11 @@ def _ceiling(row: dict) -> str:
     return f"{float(row['roofline_series_s']) / float(row['reference_series_s']):.2f}"
 
 
-def profile(mode: str, length: int, batch: int) -> str:
+def profile(mode: str, length: int, batch: int, precision: str = "32-true") -> str:
     """The top rows, by self CPU time, of a torch.profiler profile of one of our rows."""
     import torch
 
-    fn, _ = _ours_workload(mode, length, batch, 1.0)
+    fn, _ = _ours_workload(mode, length, batch, 1.0, precision)
     fn()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(3 if mode.startswith("stage") else 1):
@@ -255,14 +255,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--resume", action="store_true",
-                        help="keep the rows speed_cpu.csv already holds from a stopped run of the same kind")
+                        help="keep the rows the csv already holds from a stopped run of the same kind")
+    parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
+                        help="ours only (theirs runs as published); bf16-mixed writes speed_cpu_bf16.csv/.md "
+                             "and takes the roofline from the bf16 matmul throughput")
     args = parser.parse_args()
     side_by_side = bool(os.environ.get("REF_DIR") and os.environ.get("REF_PYTHON"))
-    gflops = _fresh(matmul_gflops)
-    print(f"fp32 2048^3 matmul: {gflops:.0f} GFLOP/s with {THREADS} threads; "
+    bf16 = args.precision == "bf16-mixed"
+    gflops = _fresh(matmul_gflops, "bfloat16" if bf16 else "float32")
+    print(f"{'bf16' if bf16 else 'fp32'} 2048^3 matmul: {gflops:.0f} GFLOP/s with {THREADS} threads; "
           f"{'side by side, ' + str(args.passes) + ' passes' if side_by_side else 'NO reference code: recorded figures from another machine'}", flush=True)
     recorded = recorded_reference()
-    csv_path = args.out / "speed_cpu.csv"
+    stem = "speed_cpu_bf16" if bf16 else "speed_cpu"
+    csv_path = args.out / f"{stem}.csv"
     rows = _finished_rows(csv_path, side_by_side) if args.resume else []
     done = {(r["what"], int(r["L"])) for r in rows}
     kept = len(rows)
@@ -277,7 +282,7 @@ def main() -> None:
             guidance = 2.0 if "w = 2" in what else 1.0
             ours_runs, their_runs = [], []
             for _ in range(args.passes):
-                ours_runs.append(_fresh(ours, mode, length, batch, guidance))
+                ours_runs.append(_fresh(ours, mode, length, batch, guidance, args.precision))
                 if side_by_side:
                     their_runs.append(theirs(mode, length))
             o = {k: statistics.median(r[k] for r in ours_runs) for k in ours_runs[0]}
@@ -307,8 +312,10 @@ def main() -> None:
     lines = [
         "# Speed on this machine, ours beside the method authors' code",
         "",
-        f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}`; "
-        f"{THREADS} threads; fp32 matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
+        f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}"
+        f"{' --precision bf16-mixed' if bf16 else ''}`; "
+        f"{THREADS} threads; {'bf16' if bf16 else 'fp32'} matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
+        + ("Ours runs in bf16 mixed precision, theirs in float32 as published. " if bf16 else "")
         + ("Ours and theirs alternate, fresh process each, per-row medians of the passes." if side_by_side
            else "**No reference code was run: reference figures were recorded on another machine and the ratios do not compare like with like.**")
         + (f" {kept} rows were kept from an earlier run of this command (--resume); each row's roofline uses the matmul throughput of its own run." if kept else ""),
@@ -331,8 +338,8 @@ def main() -> None:
         length = args.lengths[0]
         for title, mode, batch in (("stage-1 step (Barlow Twins, batch 128, 3 steps)", "stage1_barlowtwins", 128),
                                    ("unconditional sampling (256 series, T = 10, decoding included)", "sample_uncond", 256)):
-            lines += ["", f"Profile of our {title}, L = {length}:", "", "```", _fresh(profile, mode, length, batch), "```"]
-    (args.out / "speed_cpu.md").write_text("\n".join(lines) + "\n")
+            lines += ["", f"Profile of our {title}, L = {length}:", "", "```", _fresh(profile, mode, length, batch, args.precision), "```"]
+    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
