@@ -46,6 +46,15 @@ def run(src: Path | None, seed: int, out: Path, extra: tuple[str, ...] = ()) -> 
     return time.perf_counter() - start
 
 
+def timed_run(src: Path | None, seed: int, out: Path, extra: tuple[str, ...] = ()) -> tuple[dict, dict]:
+    """Run into a fresh ``out``: ({wall_s and the seconds of each stage}, the run's timing record)."""
+    if out.exists():
+        shutil.rmtree(out)
+    wall = run(src, seed, out, extra)
+    timing = json.loads((out / "metrics.json").read_text())["timing"]
+    return {"wall_s": wall, **{k: timing.get(k) for k in STAGES}}, timing
+
+
 def rescore(run_dir: Path, copy: Path) -> float:
     """Score a `before` run with today's code and today's cpu-preset evaluation recipe.
 
@@ -115,11 +124,7 @@ def main() -> None:
             if key in record:
                 continue
             out = args.runs / side / f"seed{seed}"
-            if out.exists():
-                shutil.rmtree(out)
-            wall = run(src, seed, out)
-            timing = json.loads((out / "metrics.json").read_text())["timing"]
-            entry = {"wall_s": wall, **{k: timing.get(k) for k in STAGES}}
+            entry, timing = timed_run(src, seed, out)
             if side == "before":
                 _score_before(args.runs, seed, entry)
             else:

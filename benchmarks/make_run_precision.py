@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +22,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from make_run_before_after import QUALITY, STAGES, _stats, figures, run  # noqa: E402
+from make_run_before_after import QUALITY, STAGES, _stats, figures, timed_run  # noqa: E402
 
 RESULTS = HERE / "results" / "make_run_precision_GunPoint.json"
 SIDES = ("32-true", "bf16-mixed")
@@ -87,11 +86,8 @@ def main() -> None:
             if key in record:
                 continue
             out = args.runs / precision / f"seed{seed}"
-            if out.exists():
-                shutil.rmtree(out)
-            wall = run(None, seed, out, ("--precision", precision))
-            timing = json.loads((out / "metrics.json").read_text())["timing"]
-            record[key] = {"wall_s": wall, **{k: timing.get(k) for k in STAGES}, **figures(out)}
+            entry, _ = timed_run(None, seed, out, ("--precision", precision))
+            record[key] = {**entry, **figures(out)}
             RESULTS.write_text(json.dumps(record, indent=2))  # entry by entry: a stopped run keeps what it has
             print(key, json.dumps(record[key]), flush=True)
     write_summary(record)
