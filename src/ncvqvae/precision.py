@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 
 import torch
+from torch import Tensor
 
 MIXED_DTYPES = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
@@ -22,3 +23,9 @@ def mixed_precision(precision: str, device: torch.device) -> contextlib.Abstract
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device.type, dtype=dtype)
+
+
+def at_least_float32(t: Tensor) -> Tensor:
+    """bf16 and fp16 tensors as float32; float32 and float64 ones as they are (the tests
+    compare the losses with float64 references)."""
+    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t

@@ -11,6 +11,8 @@ import torch
 from einops import rearrange
 from torch import Tensor, nn
 
+from ncvqvae.precision import at_least_float32
+
 
 class STFT(nn.Module):
     """x: (B, C, L) -> u: (B, 2C, n_fft/2 + 1, L/hop + 1) and back.
@@ -34,7 +36,10 @@ class STFT(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         batch = x.shape[0]
-        x = _at_least_float32(x)
+        # Under bf16 or fp16 autocast the decoder hands over half-precision spectra: the FFT
+        # has no half-precision kernels on CPUs and the inverse would no longer be exact, so
+        # the transform runs in float32 (or float64 when given it).
+        x = at_least_float32(x)
         spec = torch.stft(
             rearrange(x, "b c l -> (b c) l"),
             n_fft=self.n_fft,
@@ -48,7 +53,7 @@ class STFT(nn.Module):
 
     def inverse(self, u: Tensor, length: int) -> Tensor:
         batch, two_c = u.shape[:2]
-        u = _at_least_float32(u)
+        u = at_least_float32(u)
         real, imag = u[:, : two_c // 2], u[:, two_c // 2 :]
         spec = rearrange(torch.complex(real, imag), "b c f t -> (b c) f t")
         x = torch.istft(
@@ -61,9 +66,3 @@ class STFT(nn.Module):
         )
         return rearrange(x, "(b c) l -> b c l", b=batch)
 
-
-def _at_least_float32(t: Tensor) -> Tensor:
-    """Under bf16 or fp16 autocast the decoder hands over half-precision spectra: the FFT
-    has no half-precision kernels on CPUs, and the inverse would no longer be exact, so the
-    transform always runs in float32 (or float64 when given it)."""
-    return t.float() if t.dtype in (torch.bfloat16, torch.float16) else t

@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 import torch
 from torch import Tensor, nn
 
+from ncvqvae.precision import at_least_float32
+
 
 @dataclass(frozen=True)
 class SSLLossOutput:
@@ -71,11 +73,12 @@ def in_float32(loss: LossFn) -> LossFn:
     goes and stay in half precision; the losses are cheap but numerically delicate
     (Barlow Twins' off-diagonal sum is a total minus a diagonal, VICReg's covariance a
     difference of near-equal sums, SwAV's Sinkhorn an exponential), and three significant
-    digits would change them, so every tensor argument is cast to float32 first."""
+    digits would change them, so every half-precision tensor argument is cast to float32
+    first (float64 stays float64)."""
 
     def to_float32(value: Any) -> Any:
-        if isinstance(value, Tensor) and value.is_floating_point():
-            return value.float()
+        if isinstance(value, Tensor):
+            return at_least_float32(value)
         if isinstance(value, tuple):
             return tuple(to_float32(v) for v in value)
         return value
