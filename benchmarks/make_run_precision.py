@@ -41,10 +41,11 @@ def _cpu_model() -> str:
 
 def write_summary(record: dict) -> None:
     sides = {side: [v for k, v in record.items() if k.startswith(side + "/")] for side in SIDES}
+    seeds = sorted({k.split("/seed")[1] for k in record if "/seed" in k}, key=int)
     lines = [
         "# `make run` on GunPoint in float32 and in bf16 mixed precision",
         "",
-        "Command: `python benchmarks/make_run_precision.py --seeds 0 1 2`. Each run: `ncvqvae run --dataset "
+        f"Command: `python benchmarks/make_run_precision.py --seeds {' '.join(seeds)}`. Each run: `ncvqvae run --dataset "
         "GunPoint --ssl barlowtwins --preset cpu --seed k --precision P`, an empty evaluator cache, the two "
         f"precisions one after the other on one 2-core machine ({record.get('machine', 'unknown CPU')}); "
         "wall-clock includes start-up, not the install. The evaluation is float32 on both sides.",
@@ -67,8 +68,10 @@ def write_summary(record: dict) -> None:
         verdict = ("yes" if ok else "no") if min(len(f), len(b)) > 1 else "one seed: no verdict"
         lines.append(f"| {key} ({'lower' if key in LOWER_BETTER else 'higher'} is better) | {mf:.3f} ± {sf:.3f} | "
                      f"{mb:.3f} ± {sb:.3f} | {verdict} |")
-    lines += ["", f"Seeds: 32-true {len(sides['32-true'])}, bf16-mixed {len(sides['bf16-mixed'])} (± nan: one seed, "
-              "no spread). 'No worse': the bf16 mean lies within one fp32 std of the fp32 mean, or better."]
+    one_seed = min(len(v) for v in sides.values()) < 2
+    lines += ["", f"Seeds: 32-true {len(sides['32-true'])}, bf16-mixed {len(sides['bf16-mixed'])}"
+              + (" (± nan: one seed, no spread)" if one_seed else "")
+              + ". 'No worse': the bf16 mean lies within one fp32 std of the fp32 mean, or better."]
     RESULTS.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 

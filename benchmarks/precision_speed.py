@@ -4,8 +4,7 @@
 
 The workloads are ``speed.py``'s (the paper preset's shapes); each measurement runs in a
 fresh process and the two precisions alternate (A B A B ...), so the ratio bf16 / fp32 is
-measured on one machine in one run. bf16 pays only on CPUs with bf16 matrix units (AMX,
-avx512_bf16): the header prints both matmul throughputs, so a reader can tell which kind
+measured on one machine in one run. bf16 pays only on CPUs with bf16 matrix units (AMX): the header prints both matmul throughputs, so a reader can tell which kind
 of machine a table comes from. Writes ``benchmarks/results/precision_speed_cpu.csv`` and
 ``.md`` row by row (``--resume`` keeps finished rows).
 """

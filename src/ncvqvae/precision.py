@@ -1,5 +1,6 @@
-"""The autocast context of a Lightning precision setting, for the work Lightning does not
-run: drawing samples from a trained prior.
+"""Mixed precision outside Lightning: the autocast context of a precision setting, for
+the work no Trainer runs (drawing samples from a trained prior), and the upcast of the
+computations that must stay in at least float32 under any autocast.
 
 Lightning wraps every training step in autocast when ``trainer.precision`` is
 ``bf16-mixed`` or ``16-mixed``; sampling runs outside any Trainer, so without this the

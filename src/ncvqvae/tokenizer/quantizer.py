@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from vector_quantize_pytorch import VectorQuantize
 
 from ncvqvae.config import TokenizerConfig
+from ncvqvae.precision import at_least_float32
 
 
 @dataclass
@@ -82,7 +83,7 @@ class Quantizer(nn.Module):
         # library turns autocast off for CUDA only, and a distance ||z||^2 - 2 z.e + ||e||^2
         # in bf16 (three significant digits) picks a wrong code when two are close.
         with torch.autocast(z.device.type, enabled=False):
-            _, tokens, commit_loss = self.vq(z.float())
+            _, tokens, commit_loss = self.vq(at_least_float32(z))
         # Our own straight-through estimator, z_q = codeword + (z - sg[z]): the same
         # gradient as the library's z + sg[codeword - z], but the value is the codeword
         # exactly, not up to a rounding error that depends on z. Pooling takes a max over
