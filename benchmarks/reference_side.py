@@ -7,6 +7,8 @@ shims stand in for packages their imports need but the timed paths do not use); 
 runner adds what that harness does not time: the baseline stage-1 step, class-
 conditional sampling at guidance 1 (their code runs the "no class" pass even then), and
 FLOPs per series (torch's FlopCounterMode on one step). Prints one ``RESULT {json}``.
+``REF_MATMUL_PRECISION`` (default ``highest``, as the harness runs them) sets torch's fp32
+matmul precision; ``medium`` is what their training scripts set.
 
 What each mode includes, to compare like with like:
 - ``stage1_barlowtwins`` / ``stage1_baseline``: zero_grad, their training_step (STFT,
@@ -42,6 +44,9 @@ import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("BENCH_THREADS", "2")))
+# "highest" is how the shared harness times them; their training scripts set "medium"
+# (trainers/train_*.py), which on CPUs with bf16 matrix units runs fp32 matmuls in bf16.
+torch.set_float32_matmul_precision(os.environ.get("REF_MATMUL_PRECISION", "highest"))
 from utils import get_root_dir, load_yaml_param_settings, model_filename, save_model  # noqa: E402
 
 MODE = sys.argv[1]

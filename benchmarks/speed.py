@@ -86,16 +86,18 @@ def _paper():  # noqa: ANN202
     return preset("paper")
 
 
-def _ours_workload(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true"):  # noqa: ANN202
+def _ours_workload(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true",  # noqa: ANN202
+                   compiled: bool = False):
     """(the function one timed step runs, parameters it trains or uses). With
     ``precision`` bf16-mixed the forward passes and the prior's decoding run under autocast
-    as a run's Trainer and sampler would run them (backward follows the forward's types)."""
+    as a run's Trainer and sampler would run them (backward follows the forward's types);
+    with ``compiled`` the prior's transformer is compiled as ``trainer.compile`` does."""
     import torch
 
     from ncvqvae.data.augment import build_augmentation
     from ncvqvae.model.trained import tokenize_series
     from ncvqvae.precision import mixed_precision
-    from ncvqvae.prior.build import build_prior
+    from ncvqvae.prior.build import build_prior, compile_transformers
     from ncvqvae.prior.sampling import sample_tokens
     from ncvqvae.tokenizer.objective import StageOneObjective, build_tokenizer
     from ncvqvae.training.optim import build_adamw
@@ -122,6 +124,8 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
         return step, sum(p.numel() for p in model.parameters() if p.requires_grad)
     tokenizer = build_tokenizer(paper.tokenizer, in_channels=1, length=length).eval()
     prior = build_prior(paper.prior, tokenizer, n_classes=5)
+    if compiled:
+        compile_transformers(prior)
     params = sum(p.numel() for p in prior.parameters())
     if mode == "stage2":
         optimizer = build_adamw(prior, lr=1e-3)
@@ -150,13 +154,15 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
     return run, params
 
 
-def ours(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true") -> dict:
-    fn, params = _ours_workload(mode, length, batch, guidance, precision)
+def ours(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true",
+         compiled: bool = False) -> dict:
+    fn, params = _ours_workload(mode, length, batch, guidance, precision, compiled)
+    first_s = _seconds(fn) if compiled else float("nan")  # compiling happens here
     flops = _flops(fn)
     warm, n = (2, 10) if mode.startswith("stage") else (1, 3)
     times = [_seconds(fn) for _ in range(warm + n)][warm:]
     return {"series_per_s": batch / statistics.median(times), "peak_rss_mib": _peak_rss_mib(),
-            "flops_per_series": flops / batch, "params": params}
+            "flops_per_series": flops / batch, "params": params, "first_call_s": first_s}
 
 
 def _fresh(fn, *args) -> dict:  # noqa: ANN001
@@ -164,11 +170,12 @@ def _fresh(fn, *args) -> dict:  # noqa: ANN001
         return pool.apply(fn, args)
 
 
-def theirs(mode: str, length: int) -> dict | None:
+def theirs(mode: str, length: int, matmul_precision: str = "highest") -> dict | None:
     python = os.environ.get("REF_PYTHON")
     if not os.environ.get("REF_DIR") or not python:
         return None
-    env = {**os.environ, "BENCH_THREADS": str(THREADS), "PYTHONWARNINGS": "ignore"}
+    env = {**os.environ, "BENCH_THREADS": str(THREADS), "PYTHONWARNINGS": "ignore",
+           "REF_MATMUL_PRECISION": matmul_precision}
     result = subprocess.run([python, str(HERE / "reference_side.py"), mode, str(length)],
                             env=env, capture_output=True, text=True, timeout=1800)
     lines = [line for line in result.stdout.splitlines() if line.startswith("RESULT ")]
@@ -229,6 +236,8 @@ def _finished_rows(path: Path, side_by_side: bool) -> list[dict]:
         return []
     with path.open() as f:
         rows = list(csv.DictReader(f))
+    for r in rows:  # files written before the column existed timed theirs at "highest"
+        r.setdefault("reference_matmul_precision", "highest")
     return [r for r in rows if (r["reference"] == "side by side") == side_by_side]
 
 
@@ -239,13 +248,41 @@ def _target_verdicts(rows: list[dict]) -> list[str]:
         if r["ratio"] in ("", None):
             continue
         ratio, target = float(r["ratio"]), float(r["target_ratio"])
-        verdicts.append(f"{r['what']} L={r['L']}: {ratio:.2f}x, target >= {target}x "
+        versus = f" vs theirs at matmul {r['reference_matmul_precision']}" if r.get("reference_matmul_precision", "highest") != "highest" else ""
+        verdicts.append(f"{r['what']} L={r['L']}{versus}: {ratio:.2f}x, target >= {target}x "
                         f"({'met' if ratio >= target else 'not met'})")
         if str(r["what"]).startswith("stage-1") and r["reference_rss_mib"] not in ("", None):
             rss = float(r["ours_rss_mib"]) / float(r["reference_rss_mib"])
-            verdicts.append(f"{r['what']} L={r['L']} peak RSS: {rss:.2f}x, target <= {RSS_TARGET}x "
+            verdicts.append(f"{r['what']} L={r['L']}{versus} peak RSS: {rss:.2f}x, target <= {RSS_TARGET}x "
                             f"({'met' if rss <= RSS_TARGET else 'not met'})")
     return verdicts
+
+
+def _row(what: str, length: int, batch: int, target: float, gflops: float, ours_runs: list[dict],
+         their_runs: list[dict], matmul_precision: str, recorded: dict) -> dict:
+    """One csv row: per-pass medians of both sides (or their recorded figures), FLOPs, roofline."""
+    o = {k: statistics.median(r[k] for r in ours_runs) for k in ours_runs[0]}
+    t = ({k: statistics.median(r[k] for r in their_runs) for k in ("series_per_s", "peak_rss_mib", "flops_per_series", "params")}
+         if their_runs else recorded)
+    roofline = gflops * 1e9 / o["flops_per_series"]
+    return {
+        "what": what, "L": length, "batch": batch,
+        "ours_series_s": round(o["series_per_s"], 1),
+        "reference_series_s": round(t["series_per_s"], 1) if t else "",
+        "ratio": round(o["series_per_s"] / t["series_per_s"], 2) if t else "",
+        "target_ratio": target,
+        "ours_rss_mib": round(o["peak_rss_mib"]),
+        "reference_rss_mib": round(t["peak_rss_mib"]) if t and t.get("peak_rss_mib") == t.get("peak_rss_mib") else "",
+        "ours_params": int(o["params"]), "reference_params": int(t["params"]) if t.get("params") else "",
+        "ours_gflops_per_series": round(o["flops_per_series"] / 1e9, 3),
+        "reference_gflops_per_series": round(t["flops_per_series"] / 1e9, 3) if t.get("flops_per_series") else "",
+        "roofline_series_s": round(roofline, 1),
+        "ours_share_of_roofline": round(o["series_per_s"] / roofline, 3),
+        "reference": "side by side" if their_runs else ("recorded, another machine" if t else ""),
+        "reference_matmul_precision": matmul_precision,
+        "passes_ours": [round(r["series_per_s"], 1) for r in ours_runs],
+        "passes_reference": [round(r["series_per_s"], 1) for r in their_runs],
+    }
 
 
 def main() -> None:
@@ -259,6 +296,10 @@ def main() -> None:
     parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
                         help="ours only (theirs runs as published); bf16-mixed writes speed_cpu_bf16.csv/.md "
                              "and takes the roofline from the bf16 matmul throughput")
+    parser.add_argument("--reference-matmul-precision", nargs="+", choices=("highest", "medium"), default=["highest"],
+                        help="torch's fp32 matmul precision for their code, one row per setting: highest as the "
+                             "shared harness times it; medium as their training scripts set it (bf16 matmuls on "
+                             "CPUs with bf16 units)")
     args = parser.parse_args()
     side_by_side = bool(os.environ.get("REF_DIR") and os.environ.get("REF_PYTHON"))
     bf16 = args.precision == "bf16-mixed"
@@ -269,63 +310,50 @@ def main() -> None:
     stem = "speed_cpu_bf16" if bf16 else "speed_cpu"
     csv_path = args.out / f"{stem}.csv"
     rows = _finished_rows(csv_path, side_by_side) if args.resume else []
-    done = {(r["what"], int(r["L"])) for r in rows}
+    done = {(r["what"], int(r["L"]), r["reference_matmul_precision"]) for r in rows}
+    settings = args.reference_matmul_precision if side_by_side else ["highest"]
     kept = len(rows)
     for length in args.lengths:
-        if side_by_side and any((what, length) not in done for what, *_ in ROWS):
+        if side_by_side and any((what, length, m) not in done for what, *_ in ROWS for m in settings):
             # Their stage 2 loads the stage-1 weights this saves, under one name for every
             # length, and their encoder's depth follows L: save again for each length.
             theirs("stage1_barlowtwins_save", length)
         for what, mode, recorded_name, batch, target in ROWS:
-            if (what, length) in done:
+            todo = [m for m in settings if (what, length, m) not in done]
+            if not todo:
                 continue
             guidance = 2.0 if "w = 2" in what else 1.0
-            ours_runs, their_runs = [], []
-            for _ in range(args.passes):
+            ours_runs, their_runs = [], {m: [] for m in todo}
+            for _ in range(args.passes):  # ours, theirs (at each setting), ours, theirs, ...
                 ours_runs.append(_fresh(ours, mode, length, batch, guidance, args.precision))
-                if side_by_side:
-                    their_runs.append(theirs(mode, length))
-            o = {k: statistics.median(r[k] for r in ours_runs) for k in ours_runs[0]}
-            t = ({k: statistics.median(r[k] for r in their_runs) for k in ("series_per_s", "peak_rss_mib", "flops_per_series", "params")}
-                 if their_runs else recorded.get((recorded_name, length)) or {})
-            roofline = gflops * 1e9 / o["flops_per_series"]
-            row = {
-                "what": what, "L": length, "batch": batch,
-                "ours_series_s": round(o["series_per_s"], 1),
-                "reference_series_s": round(t["series_per_s"], 1) if t else "",
-                "ratio": round(o["series_per_s"] / t["series_per_s"], 2) if t else "",
-                "target_ratio": target,
-                "ours_rss_mib": round(o["peak_rss_mib"]),
-                "reference_rss_mib": round(t["peak_rss_mib"]) if t and t.get("peak_rss_mib") == t.get("peak_rss_mib") else "",
-                "ours_params": int(o["params"]), "reference_params": int(t["params"]) if t.get("params") else "",
-                "ours_gflops_per_series": round(o["flops_per_series"] / 1e9, 3),
-                "reference_gflops_per_series": round(t["flops_per_series"] / 1e9, 3) if t.get("flops_per_series") else "",
-                "roofline_series_s": round(roofline, 1),
-                "ours_share_of_roofline": round(o["series_per_s"] / roofline, 3),
-                "reference": "side by side" if their_runs else ("recorded, another machine" if t else ""),
-                "passes_ours": [round(r["series_per_s"], 1) for r in ours_runs],
-                "passes_reference": [round(r["series_per_s"], 1) for r in their_runs],
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
-            _write_csv(csv_path, rows)  # row by row: a stopped benchmark keeps what it measured
+                for m in todo if side_by_side else []:
+                    their_runs[m].append(theirs(mode, length, m))
+            for m in todo:
+                rows.append(_row(what, length, batch, target, gflops, ours_runs, their_runs[m], m,
+                                 recorded.get((recorded_name, length)) or {}))
+                print(json.dumps(rows[-1]), flush=True)
+                _write_csv(csv_path, rows)  # row by row: a stopped benchmark keeps what it measured
     lines = [
         "# Speed on this machine, ours beside the method authors' code",
         "",
         f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}"
-        f"{' --precision bf16-mixed' if bf16 else ''}`; "
+        f"{' --precision bf16-mixed' if bf16 else ''}"
+        f"{' --reference-matmul-precision ' + ' '.join(settings) if settings != ['highest'] else ''}`; "
         f"{THREADS} threads; {'bf16' if bf16 else 'fp32'} matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
         + ("Ours runs in bf16 mixed precision, theirs in float32 as published. " if bf16 else "")
+        + ("Theirs' matmul is torch's fp32 matmul precision for their code: highest as the shared harness "
+           "times it, medium as their training scripts set it (on CPUs with bf16 units, fp32 matmuls then run in bf16). "
+           if side_by_side else "")
         + ("Ours and theirs alternate, fresh process each, per-row medians of the passes." if side_by_side
            else "**No reference code was run: reference figures were recorded on another machine and the ratios do not compare like with like.**")
         + (f" {kept} rows were kept from an earlier run of this command (--resume); each row's roofline uses the matmul throughput of its own run." if kept else ""),
         "",
-        "| what | L | batch | ours series/s | theirs series/s | ours / theirs | ours GFLOP/series | theirs GFLOP/series | params ours / theirs | roofline series/s | share of roofline ours / theirs | ceiling of ours / theirs | RSS MiB ours / theirs |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|---|",
+        "| what | L | batch | theirs' matmul | ours series/s | theirs series/s | ours / theirs | ours GFLOP/series | theirs GFLOP/series | params ours / theirs | roofline series/s | share of roofline ours / theirs | ceiling of ours / theirs | RSS MiB ours / theirs |",
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---|---:|---|---:|---|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['what']} | {r['L']} | {r['batch']} | {r['ours_series_s']} | {r['reference_series_s']} | {r['ratio']} | "
+            f"| {r['what']} | {r['L']} | {r['batch']} | {r['reference_matmul_precision']} | {r['ours_series_s']} | {r['reference_series_s']} | {r['ratio']} | "
             f"{r['ours_gflops_per_series']} | {r['reference_gflops_per_series']} | {int(r['ours_params']):,} / {r['reference_params'] or '-'} | "
             f"{r['roofline_series_s']} | {r['ours_share_of_roofline']} / {_reference_share(r)} | {_ceiling(r)} | "
             f"{r['ours_rss_mib']} / {r['reference_rss_mib'] or '-'} |"
