@@ -158,7 +158,9 @@ def ours(mode: str, length: int, batch: int, guidance: float, precision: str = "
          compiled: bool = False) -> dict:
     fn, params = _ours_workload(mode, length, batch, guidance, precision, compiled)
     first_s = _seconds(fn) if compiled else float("nan")  # compiling happens here
-    flops = _flops(fn)
+    # Counting FLOPs under FlopCounterMode throws the compiled code back to eager for the
+    # rest of the process: the compiled rows leave it out (their FLOPs are the eager ones).
+    flops = float("nan") if compiled else _flops(fn)
     warm, n = (2, 10) if mode.startswith("stage") else (1, 3)
     times = [_seconds(fn) for _ in range(warm + n)][warm:]
     return {"series_per_s": batch / statistics.median(times), "peak_rss_mib": _peak_rss_mib(),
@@ -300,6 +302,9 @@ def main() -> None:
                         help="torch's fp32 matmul precision for their code, one row per setting: highest as the "
                              "shared harness times it; medium as their training scripts set it (bf16 matmuls on "
                              "CPUs with bf16 units)")
+    parser.add_argument("--compile", action="store_true",
+                        help="ours with trainer.compile (the prior's transformer compiled): the prior's rows only, "
+                             "written to <stem>_compiled.csv/.md; FLOPs are not counted in those processes")
     args = parser.parse_args()
     side_by_side = bool(os.environ.get("REF_DIR") and os.environ.get("REF_PYTHON"))
     bf16 = args.precision == "bf16-mixed"
@@ -307,7 +312,7 @@ def main() -> None:
     print(f"{'bf16' if bf16 else 'fp32'} 2048^3 matmul: {gflops:.0f} GFLOP/s with {THREADS} threads; "
           f"{'side by side, ' + str(args.passes) + ' passes' if side_by_side else 'NO reference code: recorded figures from another machine'}", flush=True)
     recorded = recorded_reference()
-    stem = "speed_cpu_bf16" if bf16 else "speed_cpu"
+    stem = ("speed_cpu_bf16" if bf16 else "speed_cpu") + ("_compiled" if args.compile else "")
     csv_path = args.out / f"{stem}.csv"
     rows = _finished_rows(csv_path, side_by_side) if args.resume else []
     done = {(r["what"], int(r["L"]), r["reference_matmul_precision"]) for r in rows}
@@ -319,13 +324,15 @@ def main() -> None:
             # length, and their encoder's depth follows L: save again for each length.
             theirs("stage1_barlowtwins_save", length)
         for what, mode, recorded_name, batch, target in ROWS:
+            if args.compile and mode.startswith("stage1"):
+                continue  # trainer.compile compiles the prior only
             todo = [m for m in settings if (what, length, m) not in done]
             if not todo:
                 continue
             guidance = 2.0 if "w = 2" in what else 1.0
             ours_runs, their_runs = [], {m: [] for m in todo}
             for _ in range(args.passes):  # ours, theirs (at each setting), ours, theirs, ...
-                ours_runs.append(_fresh(ours, mode, length, batch, guidance, args.precision))
+                ours_runs.append(_fresh(ours, mode, length, batch, guidance, args.precision, args.compile))
                 for m in todo if side_by_side else []:
                     their_runs[m].append(theirs(mode, length, m))
             for m in todo:
@@ -338,9 +345,13 @@ def main() -> None:
         "",
         f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}"
         f"{' --precision bf16-mixed' if bf16 else ''}"
-        f"{' --reference-matmul-precision ' + ' '.join(settings) if settings != ['highest'] else ''}`; "
+        f"{' --reference-matmul-precision ' + ' '.join(settings) if settings != ['highest'] else ''}"
+        f"{' --compile' if args.compile else ''}`; "
         f"{THREADS} threads; {'bf16' if bf16 else 'fp32'} matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
         + ("Ours runs in bf16 mixed precision, theirs in float32 as published. " if bf16 else "")
+        + ("Ours with trainer.compile (its prior's transformer compiled; the first call, which compiles, is not "
+           "timed); ours' FLOPs are not counted (counting sends compiled code back to eager), so the roofline "
+           "columns are empty: they are the eager rows' FLOPs. " if args.compile else "")
         + ("Theirs' matmul is torch's fp32 matmul precision for their code: highest as the shared harness "
            "times it, medium as their training scripts set it (on CPUs with bf16 units, fp32 matmuls then run in bf16). "
            if side_by_side else "")
@@ -361,7 +372,7 @@ def main() -> None:
     lines += ["", "Targets (ours / theirs): " + "; ".join(_target_verdicts(rows)) + ".",
               "", "The ceiling is the ratio ours / theirs if our code ran every FLOP at the measured matmul "
               "throughput (roofline / their series per second): a target above it cannot be met at our FLOPs "
-              "per series in fp32, only by doing less work per series."]
+              f"per series in {'bf16' if bf16 else 'fp32'}, only by doing less work per series."]
     if not args.no_profile:
         length = args.lengths[0]
         for title, mode, batch in (("stage-1 step (Barlow Twins, batch 128, 3 steps)", "stage1_barlowtwins", 128),

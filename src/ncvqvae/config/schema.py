@@ -282,6 +282,12 @@ class TrainerConfig:
             newer GPUs: about 8x the fp32 matrix throughput, 10 mantissa bits).
         deterministic: force deterministic algorithms (None: on CPUs yes, on GPUs no,
             where they are slower).
+        compile: ``torch.compile`` the prior's transformer for training and sampling. Its
+            steps are elementwise-bound at the paper's size, and fused kernels ran the
+            MaskGIT step 1.16x (fp32) and 1.36x (bf16) faster on a 2-core CPU, sampling
+            1.0x and 1.23x (``benchmarks/results/compile_speed_cpu.md``); but a cold compile
+            took 13-27 s there, once per new batch shape and once more dynamically: it pays
+            on long runs, not on the cpu preset's minutes.
     """
 
     accelerator: str = setting("auto", choices=ACCELERATORS)
@@ -292,6 +298,7 @@ class TrainerConfig:
     matmul_precision: str = setting("highest", choices=("highest", "high", "medium"))
     deterministic: bool | None = None
     progress_bar: bool = True
+    compile: bool = False
 
 
 @dataclass(frozen=True)

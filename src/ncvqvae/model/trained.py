@@ -26,7 +26,7 @@ from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError, ConfigError, DataError
 from ncvqvae.model.export import load_export
 from ncvqvae.precision import mixed_precision
-from ncvqvae.prior.build import Prior, build_prior
+from ncvqvae.prior.build import Prior, build_prior, compile_transformers
 from ncvqvae.prior.sampling import sample_tokens
 from ncvqvae.run_folder import RunFolder
 from ncvqvae.tokenizer.objective import Tokenizer, build_tokenizer
@@ -66,6 +66,8 @@ def load_prior_with_config(path: Path, tokenizer: Tokenizer) -> tuple[Prior, Run
         prior.load_state_dict(payload["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(f"{path} does not match this run's prior: {err}") from err
+    if config.trainer.compile:
+        compile_transformers(prior)
     return prior.eval(), config
 
 

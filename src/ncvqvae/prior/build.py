@@ -6,6 +6,7 @@ from torch import nn
 
 from ncvqvae.config import PriorConfig
 from ncvqvae.prior.maskgit import MaskGIT
+from ncvqvae.prior.transformer import Transformer
 from ncvqvae.prior.two_band import TwoBandPrior
 from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.tokenizer.timevqvae import TwoBandTokenizer
@@ -30,3 +31,17 @@ def build_prior(config: PriorConfig, tokenizer: Tokenizer, n_classes: int) -> nn
         n_tokens=tokenizer.n_tokens,
         n_classes=n_classes,
     )
+
+
+def compile_transformers(prior: nn.Module) -> nn.Module:
+    """``torch.compile`` every transformer of ``prior`` in place (``trainer.compile``).
+
+    In place (``nn.Module.compile``), so parameter names, state dicts and checkpoints stay
+    those of the eager model. Only the transformer: the embeddings, the masked gather and
+    the output head change shape from step to step, and the blocks are where the fused
+    elementwise work is.
+    """
+    for module in prior.modules():
+        if isinstance(module, Transformer):
+            module.compile()
+    return prior

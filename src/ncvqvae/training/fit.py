@@ -27,7 +27,7 @@ from ncvqvae.data.standardize import Standardizer
 from ncvqvae.data.validation import validation_split
 from ncvqvae.model.export import save_export
 from ncvqvae.model.trained import tokenize_series
-from ncvqvae.prior.build import Prior, build_prior
+from ncvqvae.prior.build import Prior, build_prior, compile_transformers
 from ncvqvae.tokenizer.objective import Tokenizer
 from ncvqvae.training.selection import restore_selected
 from ncvqvae.training.stage_one import TokenizerModule
@@ -189,9 +189,10 @@ def fit_prior(
         tokens_train, y_train = _with_augmented_views(config, tokenizer, x_fit, tokens_train, y_train)
     world = planned_world_size(config.trainer)
     batch, epochs, steps = plan_epochs(len(tokens_train), config.stage2, world)
-    module = PriorModule(
-        config, prior=build_prior(config.prior, tokenizer, n_classes), total_steps=steps
-    )
+    prior = build_prior(config.prior, tokenizer, n_classes)
+    if config.trainer.compile:
+        compile_transformers(prior)
+    module = PriorModule(config, prior=prior, total_steps=steps)
     trainer = build_trainer(
         config.trainer,
         run_dir=run_dir,
