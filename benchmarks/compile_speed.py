@@ -13,8 +13,6 @@ and ``.md`` row by row (``--resume`` keeps finished rows).
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import statistics
 import sys
@@ -23,7 +21,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from speed import ROWS, _fresh, _write_csv, matmul_gflops, ours  # noqa: E402
+from precision_speed import start  # noqa: E402
+from speed import ROWS, _fresh, _write_csv, ours  # noqa: E402
 
 PRECISIONS = ("32-true", "bf16-mixed")
 PRIOR_MODES = ("stage2", "sample_uncond")
@@ -68,19 +67,7 @@ def write_markdown(path: Path, rows: list[dict], gflops: dict[str, float], comma
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--lengths", type=int, nargs="+", default=[140])
-    parser.add_argument("--passes", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=HERE / "results")
-    parser.add_argument("--resume", action="store_true")
-    args = parser.parse_args()
-    gflops = {dtype: _fresh(matmul_gflops, dtype) for dtype in ("float32", "bfloat16")}
-    print(f"2048^3 matmul: {gflops['float32']:.0f} GFLOP/s float32, {gflops['bfloat16']:.0f} bfloat16", flush=True)
-    csv_path = args.out / "compile_speed_cpu.csv"
-    rows: list[dict] = []
-    if args.resume and csv_path.is_file():
-        with csv_path.open() as f:
-            rows = list(csv.DictReader(f))
+    args, gflops, rows, csv_path = start(__doc__, "compile_speed_cpu.csv")
     done = {(r["what"], int(r["L"]), r["precision"]) for r in rows}
     command = "python benchmarks/compile_speed.py " + " ".join(sys.argv[1:])
     for length in args.lengths:

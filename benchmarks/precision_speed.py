@@ -62,8 +62,11 @@ def write_markdown(path: Path, rows: list[dict], gflops: dict[str, float], comma
     path.write_text("\n".join(lines) + "\n")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def start(doc: str, csv_name: str) -> tuple[argparse.Namespace, dict[str, float], list[dict], Path]:
+    """What an ours-beside-ours benchmark begins with: its arguments, both matmul
+    throughputs (printed, so a reader can tell the machine), and the rows a stopped run
+    left when ``--resume`` is given."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lengths", type=int, nargs="+", default=[140])
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results")
@@ -71,11 +74,16 @@ def main() -> None:
     args = parser.parse_args()
     gflops = {dtype: _fresh(matmul_gflops, dtype) for dtype in ("float32", "bfloat16")}
     print(f"2048^3 matmul: {gflops['float32']:.0f} GFLOP/s float32, {gflops['bfloat16']:.0f} bfloat16", flush=True)
-    csv_path = args.out / "precision_speed_cpu.csv"
+    csv_path = args.out / csv_name
     rows: list[dict] = []
     if args.resume and csv_path.is_file():
         with csv_path.open() as f:
             rows = list(csv.DictReader(f))
+    return args, gflops, rows, csv_path
+
+
+def main() -> None:
+    args, gflops, rows, csv_path = start(__doc__, "precision_speed_cpu.csv")
     done = {(r["what"], int(r["L"])) for r in rows}
     kept = len(rows)
     command = "python benchmarks/precision_speed.py " + " ".join(sys.argv[1:])
