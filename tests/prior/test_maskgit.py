@@ -10,7 +10,7 @@ import torch
 from ncvqvae.config import PriorConfig
 from ncvqvae.prior.maskgit import MaskGIT
 from ncvqvae.prior.masking import cosine_schedule, mask_tokens, n_masked_for_training
-from ncvqvae.prior.sampling import sample_tokens
+from ncvqvae.prior.sampling import guided_logits, sample_tokens
 
 K, N, CLASSES = 8, 20, 3
 
@@ -105,9 +105,13 @@ def test_guidance_one_runs_no_unconditional_pass() -> None:
     assert all((lab != prior.null_class).all() for _, lab in rec.calls)
     rec.calls.clear()
     sample_tokens(prior, 3, class_labels=labels, steps=5, guidance=2.0)
-    # Guided: one pass per step over the conditional and the "no class" batch together.
-    assert len(rec.calls) == 5
-    assert all(lab.tolist() == [0, 1, 2, prior.null_class, prior.null_class, prior.null_class] for _, lab in rec.calls)
+    # Guided on a CPU: per step the conditional pass, then the "no class" one.
+    assert len(rec.calls) == 10
+    assert [lab.tolist() for _, lab in rec.calls] == [[0, 1, 2], [prior.null_class] * 3] * 5
+    rec.calls.clear()
+    guided_logits(prior, torch.randint(0, K, (3, N)), labels, 2.0, batched=True)
+    # Batched (the GPU default): both in one pass over a batch of twice the size.
+    assert [lab.tolist() for _, lab in rec.calls] == [[0, 1, 2] + [prior.null_class] * 3]
 
 
 def test_every_decoding_step_commits_a_token() -> None:
@@ -121,20 +125,19 @@ def test_every_decoding_step_commits_a_token() -> None:
     assert all(b < a for a, b in zip(masked, masked[1:]))
 
 
-def test_batched_guidance_equals_two_passes() -> None:
-    from ncvqvae.prior.sampling import guided_logits
-
+@pytest.mark.parametrize("batched", [True, False])
+def test_guidance_in_one_batch_or_two_passes_equals_the_formula(batched: bool) -> None:
     prior = _prior().eval()
     tokens = torch.randint(0, K, (3, N))
     labels = torch.tensor([0, 1, 2])
     null = torch.full((3,), prior.null_class)
     with torch.no_grad():
         expected = prior(tokens, null) + 2.0 * (prior(tokens, labels) - prior(tokens, null))
-        torch.testing.assert_close(guided_logits(prior, tokens, labels, 2.0), expected, rtol=1e-5, atol=1e-5)
+        got = guided_logits(prior, tokens, labels, 2.0, batched=batched)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
 
 
 def test_logits_at_chosen_positions_equal_the_full_logits_there() -> None:
-    from ncvqvae.prior.sampling import guided_logits
 
     prior = _prior().eval()
     gen = torch.Generator().manual_seed(5)

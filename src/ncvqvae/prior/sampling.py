@@ -38,20 +38,28 @@ def guided_logits(
     guidance: float,
     context: Tensor | None = None,
     at: Tensor | None = None,
+    batched: bool | None = None,
 ) -> Tensor:
     """l_null + w (l_class - l_null); the unconditional pass runs only when it matters.
 
     With w = 1 the formula reduces to l_class, so the extra forward pass is skipped;
-    unconditional sampling uses the "no class" label alone. With w != 1 the conditional
-    and the "no class" pass run as one batch of twice the size (one pass through the
-    weights instead of two). ``at`` (B, N) keeps only those positions' logits, as in
-    :meth:`MaskGIT.forward`.
+    unconditional sampling uses the "no class" label alone. With w != 1, on GPUs the
+    conditional and the "no class" pass run as one batch of twice the size (one pass
+    through the weights instead of two); on CPUs they run one after the other, because
+    there the doubled batch's activations and logits overflow the caches: two passes
+    sampled 1.03x to 1.37x faster (256 series, T = 10, L = 140 and 500, float32 and bf16,
+    2 cores). ``batched`` overrides that choice. ``at`` (B, N) keeps only those
+    positions' logits, as in :meth:`MaskGIT.forward`.
     """
     null = torch.full((tokens.shape[0],), model.null_class, device=tokens.device, dtype=torch.long)
     if class_labels is None:
         return model(tokens, null, context, at=at)
     if guidance == 1.0:
         return model(tokens, class_labels, context, at=at)
+    if not (batched if batched is not None else tokens.device.type != "cpu"):
+        l_class = model(tokens, class_labels, context, at=at)
+        l_null = model(tokens, null, context, at=at)
+        return l_null + guidance * (l_class - l_null)
     both = model(
         torch.cat([tokens, tokens]),
         torch.cat([class_labels, null]),
