@@ -138,7 +138,6 @@ def test_guidance_in_one_batch_or_two_passes_equals_the_formula(batched: bool) -
 
 
 def test_logits_at_chosen_positions_equal_the_full_logits_there() -> None:
-
     prior = _prior().eval()
     gen = torch.Generator().manual_seed(5)
     tokens = torch.randint(0, K + 1, (3, N), generator=gen)
