@@ -37,8 +37,8 @@ def compile_transformers(prior: nn.Module) -> nn.Module:
     """``torch.compile`` every transformer of ``prior`` in place (``trainer.compile``).
 
     In place (``nn.Module.compile``), so parameter names, state dicts and checkpoints stay
-    those of the eager model. Only the transformer: the embeddings, the masked gather and
-    the output head change shape from step to step, and the blocks are where the fused
+    those of the eager model. Only the transformer: the masked gather and the output head
+    after it change shape from step to step, and the blocks are where the fused
     elementwise work is.
     """
     for module in prior.modules():

@@ -45,9 +45,9 @@ def guided_logits(
     With w = 1 the formula reduces to l_class, so the extra forward pass is skipped;
     unconditional sampling uses the "no class" label alone. With w != 1, on GPUs the
     conditional and the "no class" pass run as one batch of twice the size (one pass
-    through the weights instead of two); on CPUs they run one after the other, because
-    there the doubled batch's activations and logits overflow the caches: two passes
-    sampled 1.03x to 1.37x faster (256 series, T = 10, L = 140 and 500, float32 and bf16,
+    through the weights instead of two); on CPUs they run one after the other (likely
+    because the doubled batch's activations and logits fall out of the caches; not
+    profiled): two passes sampled 1.03x to 1.37x faster (256 series, T = 10, L = 140 and 500, float32 and bf16,
     2 cores). ``batched`` overrides that choice. ``at`` (B, N) keeps only those
     positions' logits, as in :meth:`MaskGIT.forward`.
     """
