@@ -47,9 +47,11 @@ def guided_logits(
     conditional and the "no class" pass run as one batch of twice the size (one pass
     through the weights instead of two); on CPUs they run one after the other (likely
     because the doubled batch's activations and logits fall out of the caches; not
-    profiled): two passes sampled 1.03x to 1.37x faster (256 series, T = 10, L = 140 and 500, float32 and bf16,
-    2 cores). ``batched`` overrides that choice. ``at`` (B, N) keeps only those
-    positions' logits, as in :meth:`MaskGIT.forward`.
+    profiled): guided sampling of 256 series at L = 500 went from 46.7 series/s (one
+    batch; ``benchmarks/results/speed_cpu_bf16.md`` as of commit 3482a27) to 63.0 (two
+    passes; the file now), bf16 on 2 cores; at L = 140 it moved within run-to-run noise.
+    ``batched`` overrides that choice. ``at`` (B, N) keeps only those positions' logits,
+    as in :meth:`MaskGIT.forward`.
     """
     null = torch.full((tokens.shape[0],), model.null_class, device=tokens.device, dtype=torch.long)
     if class_labels is None:
