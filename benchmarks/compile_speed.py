@@ -54,8 +54,9 @@ def write_markdown(path: Path, rows: list[dict], gflops: dict[str, float], comma
         f"{gflops['bfloat16']:.0f} GFLOP/s in bfloat16. Eager and compiled alternate, fresh process each, "
         "per-row medians of the passes; workloads as in `speed.py`. Compile s: the first call's seconds "
         "less one steady call (one shape; each new batch shape compiles again, then once more dynamically), "
-        "median over passes, so with torch's on-disk compile cache warm from the row's first pass; a cold "
-        "compile of the MaskGIT step took 13 s in float32 and 27 s in bf16 on this kind of machine.",
+        "median over passes, so with torch's on-disk compile cache warm from the row's first pass (a cold "
+        "compile of the MaskGIT step took 13 s in float32 and 27 s in bf16 in a one-off check outside this "
+        "script).",
         "",
         "| what | L | batch | precision | eager series/s | compiled series/s | compiled / eager | compile s | RSS MiB eager / compiled |",
         "|---|---:|---:|---|---:|---:|---:|---:|---|",
