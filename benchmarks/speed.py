@@ -117,9 +117,9 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
             x_aug = augment(x, gen) if model.uses_augmented_view else None
             with mixed_precision(precision, x.device):
                 loss = model(x, x_aug).loss
-            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            optimizer.zero_grad(set_to_none=True)  # as training does (ReleasesGradientsAfterStep)
 
         return step, sum(p.numel() for p in model.parameters() if p.requires_grad)
     tokenizer = build_tokenizer(paper.tokenizer, in_channels=1, length=length).eval()
@@ -136,9 +136,9 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
             tokens = tokenize_series(tokenizer, x_np)
             with mixed_precision(precision, x.device):
                 loss = prior.loss(tokens, labels).loss
-            optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
 
         return step, params
     prior.eval()

@@ -24,7 +24,7 @@ class DownBlock(nn.Sequential):
         super().__init__(
             nn.Conv2d(in_channels, out_channels, kernel_size=(3, 4), stride=(1, 2), padding=(1, 1)),
             nn.BatchNorm2d(out_channels),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
         )
 
 
@@ -35,7 +35,7 @@ class UpBlock(nn.Sequential):
                 in_channels, out_channels, kernel_size=(3, 4), stride=(1, 2), padding=(1, 1)
             ),
             nn.BatchNorm2d(out_channels),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
         )
 
 
@@ -44,10 +44,10 @@ class ResBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(
             nn.BatchNorm2d(channels),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(channels, channels, kernel_size=3, padding=1),
             nn.BatchNorm2d(channels),
-            nn.LeakyReLU(0.2),
+            nn.LeakyReLU(0.2, inplace=True),
             nn.Conv2d(channels, channels, kernel_size=1),
         )
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch import Tensor
 
@@ -10,10 +9,10 @@ from ncvqvae.config import RunConfig
 from ncvqvae.data.augment import build_augmentation
 from ncvqvae.tokenizer.global_batchnorm import convert_to_global_batchnorm
 from ncvqvae.tokenizer.objective import StageOneObjective, Tokenizer
-from ncvqvae.training.optim import configure_adamw_cosine
+from ncvqvae.training.optim import ReleasesGradientsAfterStep, configure_adamw_cosine
 
 
-class TokenizerModule(L.LightningModule):
+class TokenizerModule(ReleasesGradientsAfterStep):
     """Trains :class:`StageOneObjective` on batches of standardized series (B, C, L).
 
     The augmented view is made here, on the training device, with a generator seeded

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch import Tensor, nn
 
 from ncvqvae.config import RunConfig
-from ncvqvae.training.optim import configure_adamw_cosine
+from ncvqvae.training.optim import ReleasesGradientsAfterStep, configure_adamw_cosine
 
 
-class PriorModule(L.LightningModule):
+class PriorModule(ReleasesGradientsAfterStep):
     """Trains a prior (:class:`MaskGIT` or the two-band one) on batches of
     (tokens (B, N), class labels (B,))."""
 
