@@ -9,7 +9,8 @@ from ncvqvae.config import RunConfig
 from ncvqvae.data.augment import build_augmentation
 from ncvqvae.tokenizer.global_batchnorm import convert_to_global_batchnorm
 from ncvqvae.tokenizer.objective import StageOneObjective, Tokenizer
-from ncvqvae.training.optim import ReleasesGradientsAfterStep, configure_adamw_cosine
+from ncvqvae.training.gradient_release import ReleasesGradientsAfterStep
+from ncvqvae.training.optim import configure_adamw_cosine
 
 
 class TokenizerModule(ReleasesGradientsAfterStep):

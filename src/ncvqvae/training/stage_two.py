@@ -6,7 +6,8 @@ import torch
 from torch import Tensor, nn
 
 from ncvqvae.config import RunConfig
-from ncvqvae.training.optim import ReleasesGradientsAfterStep, configure_adamw_cosine
+from ncvqvae.training.gradient_release import ReleasesGradientsAfterStep
+from ncvqvae.training.optim import configure_adamw_cosine
 
 
 class PriorModule(ReleasesGradientsAfterStep):
