@@ -9,7 +9,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from ncvqvae.data.sources import load_dataset
 from ncvqvae.data.standardize import Standardizer
+from ncvqvae.model.trained import tokenize_series
+from ncvqvae.prior.build import build_prior
+from ncvqvae.tokenizer.objective import build_tokenizer
 from ncvqvae.training.stage_one import TokenizerModule
+from ncvqvae.training.stage_two import PriorModule
 
 from ..conftest import tiny_config
 
@@ -22,12 +26,12 @@ class _GradientsAtBatchStart(L.Callback):
         self.held.append(any(p.grad is not None for p in module.parameters()))
 
 
-def _train(module: TokenizerModule, x: torch.Tensor, steps: int, accumulate: int = 1) -> _GradientsAtBatchStart:
+def _train(module: L.LightningModule, *data: torch.Tensor, steps: int, accumulate: int = 1) -> _GradientsAtBatchStart:
     probe = _GradientsAtBatchStart()
     trainer = L.Trainer(max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, callbacks=[probe],
                         accumulate_grad_batches=accumulate)
-    trainer.fit(module, DataLoader(TensorDataset(x), batch_size=16, shuffle=False))
+    trainer.fit(module, DataLoader(TensorDataset(*data), batch_size=16, shuffle=False))
     return probe
 
 
@@ -53,3 +57,16 @@ def test_accumulated_gradients_are_kept_until_the_step_uses_them() -> None:
     probe = _train(module, x, steps=2, accumulate=2)
     # batches 0 and 2 start a step (nothing held); 1 and 3 follow an accumulating backward
     assert probe.held == [False, True, False, True]
+
+
+def test_a_prior_step_frees_its_gradients_too() -> None:
+    data = load_dataset("GunPoint")
+    x = Standardizer.fit(data.x_train).transform(data.x_train).astype("float32")
+    config = tiny_config()
+    torch.manual_seed(0)
+    tokenizer = build_tokenizer(config.tokenizer, in_channels=x.shape[1], length=x.shape[2])
+    tokens = tokenize_series(tokenizer, x)
+    labels = torch.as_tensor(data.y_train, dtype=torch.long)
+    module = PriorModule(config, prior=build_prior(config.prior, tokenizer, n_classes=2), total_steps=3)
+    probe = _train(module, tokens, labels, steps=3)
+    assert probe.held == [False, False, False]

@@ -286,8 +286,8 @@ class TrainerConfig:
             steps are elementwise-bound at the paper's size, and fused kernels ran the
             MaskGIT step 1.16x (fp32) and 1.36x (bf16) faster on a 2-core CPU, sampling
             1.0x and 1.23x (``benchmarks/results/compile_speed_cpu.md``); but a cold compile
-            took 13-27 s there (a one-off check), once per new batch shape and once more dynamically: it pays
-            on long runs, not on the cpu preset's minutes.
+            took 13-27 s there (a one-off check), once per new batch shape and once more
+            dynamically: it pays on long runs, not on the cpu preset's minutes.
     """
 
     accelerator: str = setting("auto", choices=ACCELERATORS)

@@ -39,4 +39,3 @@ def configure_adamw_cosine(
         "optimizer": optimizer,
         "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
     }
-
