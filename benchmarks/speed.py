@@ -206,9 +206,9 @@ def _reference_share(row: dict) -> str:
 def _per_flop(row: dict) -> str:
     """Ours / theirs in FLOPs per second rather than series per second: the ratio at equal
     FLOPs per series, for rows where the two codes do different amounts of work."""
-    if not row["reference_series_s"] or not row["reference_gflops_per_series"]:
-        return "-"
-    ours = float(row["ours_series_s"]) * float(row["ours_gflops_per_series"])
+    ours = float(row["ours_series_s"]) * float(row["ours_gflops_per_series"] or "nan")
+    if not row["reference_series_s"] or not row["reference_gflops_per_series"] or ours != ours:
+        return "-"  # no reference, or a compiled row, whose FLOPs are not counted
     return f"{ours / (float(row['reference_series_s']) * float(row['reference_gflops_per_series'])):.2f}"
 
 
@@ -259,9 +259,10 @@ def _target_verdicts(rows: list[dict]) -> list[str]:
         if r["ratio"] in ("", None):
             continue
         ratio, target = float(r["ratio"]), float(r["target_ratio"])
+        per_flop = f"; per FLOP {_per_flop(r)}x" if _per_flop(r) != "-" else ""
         versus = f" vs theirs at matmul {r['reference_matmul_precision']}" if r.get("reference_matmul_precision", "highest") != "highest" else ""
         verdicts.append(f"{r['what']} L={r['L']}{versus}: {ratio:.2f}x, target >= {target}x "
-                        f"({'met' if ratio >= target else 'not met'}; per FLOP {_per_flop(r)}x)")
+                        f"({'met' if ratio >= target else 'not met'}{per_flop})")
         if str(r["what"]).startswith("stage-1") and r["reference_rss_mib"] not in ("", None):
             rss = float(r["ours_rss_mib"]) / float(r["reference_rss_mib"])
             verdicts.append(f"{r['what']} L={r['L']}{versus} peak RSS: {rss:.2f}x, target <= {RSS_TARGET}x "
