@@ -10,7 +10,8 @@ Each study's cells give one value per seed of FID / floor, the reconstructions' 
 floor, CAS / TRTR, near-copy rate and minutes; a dataset meets a target when the mean over
 its seeds does (each target counted separately, as the targets are stated). The probe
 target pairs Barlow Twins with the baseline at the same tokenizer. Studies still running
-give what they have: every figure carries its seed count.
+give what they have: every figure carries its seed count. Where both studies ran the same
+dataset and seed, a paired section counts the cells each figure improves (sign test).
 """
 
 from __future__ import annotations
@@ -220,6 +221,33 @@ def table(
     return "\n".join(lines)
 
 
+PAIRED = tuple((t.name.split(" <=")[0].split(" >=")[0], t.figure, t.at_most) for t in TARGETS[:4]) + (
+    ("SVM probe on the tokens", lambda m: m.get("tokenizer.probe.svm", math.nan), False),
+)
+
+
+def paired(before: list[CellRow], after: list[CellRow]) -> str:
+    """Before against after cell by cell, where both ran the same dataset and seed: how many
+    cells the after-setting improves, with a two-sided sign test (ties left out). Means
+    over three seeds hide a change that is small but consistent; this shows it."""
+    from scipy.stats import binomtest
+
+    def by_cell(rows: list[CellRow]) -> dict[tuple[str, int], dict[str, float]]:
+        return {(r.dataset, r.seed): r.metrics for r in rows if r.status == "finished"}
+
+    b, a = by_cell(before), by_cell(after)
+    cells = sorted(b.keys() & a.keys())
+    lines = ["### Paired by seed (the same dataset and seed on both sides)", "",
+             "| figure | cells better after | cells worse after | sign test, two-sided p |", "|---|---:|---:|---:|"]
+    for name, figure, lower_is_better in PAIRED:
+        diffs = [figure(a[c]) - figure(b[c]) for c in cells]
+        diffs = [d for d in diffs if math.isfinite(d) and d != 0]
+        better = sum((d < 0) == lower_is_better for d in diffs)
+        p = binomtest(better, len(diffs)).pvalue if diffs else math.nan
+        lines.append(f"| {name} | {better} of {len(diffs)} | {len(diffs) - better} of {len(diffs)} | {p:.2g} |")
+    return "\n".join(lines + [""])
+
+
 DIAGNOSIS = (
     ("training series", lambda m: m.get("generation_counts.n_real_train", math.nan), "{:.0f}"),
     ("recon MSE, train", lambda m: m.get("tokenizer.recon_mse_train", math.nan), "{:.4f}"),
@@ -304,7 +332,7 @@ def main() -> None:
         baseline=args.baseline,
         required=args.required,
         seeds=len(load_spec(args.after / "spec.yaml").seeds),
-    ) + "\n" + diagnosis(after)
+    ) + "\n" + paired(before, after) + "\n" + diagnosis(after)
     tmp = args.out.with_suffix(".md.tmp")
     tmp.write_text(text + "\n")
     tmp.replace(args.out)

@@ -259,7 +259,8 @@ def _target_verdicts(rows: list[dict]) -> list[str]:
         if r["ratio"] in ("", None):
             continue
         ratio, target = float(r["ratio"]), float(r["target_ratio"])
-        per_flop = f"; per FLOP {_per_flop(r)}x" if _per_flop(r) != "-" else ""
+        per_flop = _per_flop(r)
+        per_flop = f"; per FLOP {per_flop}x" if per_flop != "-" else ""
         versus = f" vs theirs at matmul {r['reference_matmul_precision']}" if r.get("reference_matmul_precision", "highest") != "highest" else ""
         verdicts.append(f"{r['what']} L={r['L']}{versus}: {ratio:.2f}x, target >= {target}x "
                         f"({'met' if ratio >= target else 'not met'}{per_flop})")
