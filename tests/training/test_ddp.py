@@ -1,4 +1,5 @@
-"""DDP for real: two CPU processes (gloo) train one tokenizer and end in sync."""
+"""DDP for real: two CPU processes (gloo) train one tokenizer, then one compiled,
+weight-averaged prior, and end in sync."""
 
 from __future__ import annotations
 
@@ -12,10 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ddp_tokenizer.py"
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "ddp_stages.py"
 
 
-def test_two_process_ddp_keeps_codebooks_identical_and_learns(tmp_path: Path) -> None:
+def test_two_process_ddp_keeps_both_stages_in_sync_and_learns(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, str(SCRIPT), str(tmp_path)],
@@ -40,3 +41,14 @@ def test_two_process_ddp_keeps_codebooks_identical_and_learns(tmp_path: Path) ->
         assert schedule["global_step"] == single_steps
         assert schedule["last_lr"] == pytest.approx(0.0, abs=1e-12) and schedule["first_lr"] > 0
         assert schedule["global_batchnorm"] == ["GlobalBatchNorm"]
+    # The prior, its transformer compiled and its weights averaged, ends the same on both
+    # ranks, and what it exports is the average, not the last trained weights.
+    priors = [torch.load(tmp_path / f"prior_rank{rank}.pt") for rank in (0, 1)]
+    assert priors[0]["compiled"] and priors[1]["compiled"]
+    for name, value in priors[0]["state_dict"].items():
+        assert torch.equal(value, priors[1]["state_dict"][name]), f"prior {name} diverged between ranks"
+    last = torch.load(tmp_path / "checkpoints" / "prior" / "last.ckpt", weights_only=False)["current_model_state"]
+    assert any(not torch.equal(value, last[f"prior.{name}"]) for name, value in priors[0]["state_dict"].items())
+    prior_log = pd.read_csv(tmp_path / "logs" / "prior" / "metrics.csv")
+    prior_losses = prior_log.dropna(subset=["train/loss"])["train/loss"].to_numpy()
+    assert len(prior_losses) == 6 and prior_losses[-1] < prior_losses[0]
