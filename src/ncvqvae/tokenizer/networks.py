@@ -4,12 +4,12 @@ The frequency axis of the STFT has only 5 rows, so it is kept whole and each tok
 covers one frequency row and a stretch of time; the number of stride-2 blocks follows the
 length (SPEC section 3) so that every dataset ends with a similar number of tokens.
 
-Both keep their convolution weights, and so their activations, channels-last: with 64
-channels over a 5-row grid, oneDNN's CPU convolutions run faster on (B, F, T, d) memory
-than on (B, d, F, T) (not measured on a GPU). A stage-1 step without SSL ran 1.09x to 1.10x
-faster in float32 and 1.08x to 1.18x in bf16 (L = 140 and 500, batch 128, 2 CPU threads,
-the two layouts alternating in one process); the encoder's output then already lies in
-memory the way the quantizer reads it, one d-vector per token. The values are the same
+Both keep their convolution weights, and so their activations, channels-last, (B, F, T, d)
+in memory: oneDNN's CPU convolutions over 64 channels and a 5-row grid run faster that way.
+A stage-1 step (batch 128, L = 140 and 500, with and without Barlow Twins, 2 threads) ran
+1.03x to 1.06x faster in float32 and 1.06x to 1.15x in bf16 on an AMX CPU
+(``benchmarks/layout_speed.py``; not measured on a GPU). The encoder's output then already
+lies the way the quantizer reads it, one d-vector per token. The values are the same
 convolutions' up to float rounding.
 """
 
