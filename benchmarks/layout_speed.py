@@ -19,43 +19,22 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from speed import THREADS, _fresh, _paper, matmul_gflops  # noqa: E402
+from speed import THREADS, _fresh, _ours_workload, matmul_gflops  # noqa: E402
 
 LAYOUTS = ("contiguous", "channels_last")
 MODES = {"stage1_none": "stage-1 step, no SSL", "stage1_barlow": "stage-1 step, Barlow Twins"}
 
 
 def series_per_s(mode: str, length: int, precision: str, layout: str, batch: int = 128) -> float:
-    import torch
-
-    from ncvqvae.data.augment import build_augmentation
-    from ncvqvae.precision import mixed_precision
-    from ncvqvae.tokenizer.objective import StageOneObjective
-    from ncvqvae.training.optim import build_adamw
-
-    torch.set_num_threads(THREADS)
-    torch.manual_seed(0)
-    paper = _paper()
-    ssl = paper.ssl.__class__(method="barlowtwins" if "barlow" in mode else "none")
-    model = StageOneObjective(paper.tokenizer, ssl, in_channels=1, length=length)
-    if layout == "contiguous":
-        model.to(memory_format=torch.contiguous_format)
-    optimizer = build_adamw(model, lr=1e-3)
-    augment = build_augmentation("warp")
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(0))
-
-    def step() -> float:
+    """One pass: ``speed.py``'s stage-1 step, median of 10 timed steps after 2."""
+    step, _ = _ours_workload(mode, length, batch, 1.0, precision, contiguous=layout == "contiguous")
+    for _ in range(2):
+        step()
+    times = []
+    for _ in range(10):
         start = time.perf_counter()
-        x_aug = augment(x, gen) if model.uses_augmented_view else None
-        with mixed_precision(precision, x.device):
-            loss = model(x, x_aug).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        return time.perf_counter() - start
-
-    times = [step() for _ in range(12)][2:]
+        step()
+        times.append(time.perf_counter() - start)
     return batch / statistics.median(times)
 
 

@@ -87,11 +87,13 @@ def _paper():  # noqa: ANN202
 
 
 def _ours_workload(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true",  # noqa: ANN202
-                   compiled: bool = False):
+                   compiled: bool = False, contiguous: bool = False):
     """(the function one timed step runs, parameters it trains or uses). With
     ``precision`` bf16-mixed the forward passes and the prior's decoding run under autocast
     as a run's Trainer and sampler would run them (backward follows the forward's types);
-    with ``compiled`` the prior's transformer is compiled as ``trainer.compile`` does."""
+    with ``compiled`` the prior's transformer is compiled as ``trainer.compile`` does; with
+    ``contiguous`` stage 1's convolutions are turned back from the channels-last layout
+    they are built in (``layout_speed.py`` times the two)."""
     import torch
 
     from ncvqvae.data.augment import build_augmentation
@@ -109,6 +111,8 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
     if mode.startswith("stage1"):
         ssl = paper.ssl.__class__(method="barlowtwins" if "barlow" in mode else "none")
         model = StageOneObjective(paper.tokenizer, ssl, in_channels=1, length=length)
+        if contiguous:
+            model.to(memory_format=torch.contiguous_format)
         optimizer = build_adamw(model, lr=1e-3)  # what training uses
         augment = build_augmentation("warp")
         gen = torch.Generator().manual_seed(0)
