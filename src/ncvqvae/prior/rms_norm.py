@@ -6,11 +6,14 @@ authors' prior it took about a fifth of a sampling run and more of a training st
 times the cost of a LayerNorm of the same width. Here the forward is one norm reduction
 and two multiplies, and the backward, from y = w x r with r = (mean(x^2) + eps)^(-1/2),
 
-    dx = r (g w - x r^2 mean(g w x)),    dw = sum over rows of g x r,
+    dx = r (g w - x^ mean(g w x^)),    dw = sum over rows of g x^,    x^ = x r,
 
-is a handful of passes instead of autograd's replay. On a GPU torch's fused kernel is
-used. The module is an ``nn.RMSNorm`` (same parameter, same state dict), so priors saved
-before it load unchanged.
+is five passes over the activations (the mean one fused dot product, the difference one
+``addcmul``) where autograd's replay, or the nine-pass form of this backward before it,
+makes more: 18.5 -> 13.3 ms per norm, forward and backward, on the activations of the
+authors' prior at L = 140 and batch 256 (256 x 46 x 256), 2 cores. On a GPU torch's fused
+kernel is used. The module is an ``nn.RMSNorm`` (same parameter, same state dict), so
+priors saved before it load unchanged.
 """
 
 from __future__ import annotations
@@ -34,13 +37,15 @@ class _RMSNormFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, Tensor | None, None]:
         x, weight, r = ctx.saved_tensors
+        n = x.shape[-1]
+        x_hat = x * r  # recomputed: saving it would hold one more activation per norm
         grad_x = grad_w = None
         if ctx.needs_input_grad[0]:
             gw = grad * weight
-            mean_gwx = (gw * x).mean(dim=-1, keepdim=True)
-            grad_x = (gw - x * (r * r * mean_gwx)) * r
+            minus_mean = torch.linalg.vecdot(gw, x_hat).unsqueeze_(-1).div_(-n)
+            grad_x = torch.addcmul(gw, x_hat, minus_mean).mul_(r)
         if ctx.needs_input_grad[1]:
-            grad_w = (grad * x * r).reshape(-1, x.shape[-1]).sum(dim=0)
+            grad_w = (grad * x_hat).reshape(-1, n).sum(dim=0)
         return grad_x, grad_w, None
 
 
