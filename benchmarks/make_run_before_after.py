@@ -4,6 +4,9 @@ work, over seeds: time per stage, and quality measured by today's evaluation.
     git worktree add ../before 7e87281      # the code before
     python benchmarks/make_run_before_after.py --before-src ../before/src --seeds 0 1 2
 
+(``--after-src ../after/src``, a worktree of the commit measured, leaves this checkout
+free to change while the runs go on.)
+
 For each seed, the command `make run` runs (with --seed) is run by the code at
 ``--before-src`` and by this checkout, one after the other, each with an empty evaluator
 cache as on a fresh clone; wall-clock time includes start-up. The "before" runs are then
@@ -55,7 +58,7 @@ def timed_run(src: Path | None, seed: int, out: Path, extra: tuple[str, ...] = (
     return {"wall_s": wall, **{k: timing.get(k) for k in STAGES}}, timing
 
 
-def rescore(run_dir: Path, copy: Path) -> float:
+def rescore(run_dir: Path, copy: Path, src: Path | None = None) -> float:
     """Score a `before` run with today's code and today's cpu-preset evaluation recipe.
 
     The recipe (CAS steps and sample counts, FID sample counts) is part of the run's
@@ -73,6 +76,8 @@ def rescore(run_dir: Path, copy: Path) -> float:
     config["evaluation"] = dataclasses.asdict(preset("cpu").evaluation)
     (copy / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     env = {**os.environ, "NCVQVAE_CACHE": tempfile.mkdtemp(prefix="ncvqvae-cache-")}
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     start = time.perf_counter()
     subprocess.run([sys.executable, "-m", "ncvqvae.cli", "evaluate", "--run", str(copy)], env=env, check=True,
                    stdout=subprocess.DEVNULL)
@@ -92,9 +97,10 @@ def figures(run_dir: Path) -> dict[str, float]:
     return out
 
 
-def _score_before(runs: Path, seed: int, entry: dict) -> None:
+def _score_before(runs: Path, seed: int, entry: dict, src: Path | None = None) -> None:
+    """Score a `before` run by the `after` code's evaluation (``src``; None: this checkout)."""
     scored = runs / "before_rescored" / f"seed{seed}"
-    entry["rescore_s"] = rescore(runs / "before" / f"seed{seed}", scored)
+    entry["rescore_s"] = rescore(runs / "before" / f"seed{seed}", scored, src)
     entry.update(figures(scored))
 
 
@@ -106,27 +112,34 @@ def _save(record: dict, key: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--before-src", type=Path, required=True)
+    parser.add_argument("--after-src", type=Path, default=None,
+                        help="the code after (default: this checkout); a worktree of a commit keeps the "
+                             "measurement fixed while this checkout changes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--runs", type=Path, default=Path("runs/make_run"))
     parser.add_argument("--rescore", action="store_true",
                         help="score the finished `before` runs again (today's recipe) instead of running anything")
     args = parser.parse_args()
     record = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    after = args.after_src.resolve() if args.after_src else None
+    if after is not None:
+        record["after_commit"] = subprocess.run(["git", "-C", str(after), "rev-parse", "--short", "HEAD"],
+                                                capture_output=True, text=True, check=True).stdout.strip()
     if args.rescore:
         for seed in args.seeds:
-            _score_before(args.runs, seed, record[f"before/seed{seed}"])
+            _score_before(args.runs, seed, record[f"before/seed{seed}"], after)
             _save(record, f"before/seed{seed}")
         write_summary(record)
         return
     for seed in args.seeds:
-        for side, src in (("before", args.before_src.resolve()), ("after", None)):
+        for side, src in (("before", args.before_src.resolve()), ("after", after)):
             key = f"{side}/seed{seed}"
             if key in record:
                 continue
             out = args.runs / side / f"seed{seed}"
             entry, timing = timed_run(src, seed, out)
             if side == "before":
-                _score_before(args.runs, seed, entry)
+                _score_before(args.runs, seed, entry, after)
             else:
                 entry.update(figures(out))
                 entry["metrics_s"] = timing.get("metrics_s")
@@ -141,16 +154,18 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 def write_summary(record: dict) -> None:
     sides = {side: [v for k, v in record.items() if k.startswith(side + "/")] for side in ("before", "after")}
+    after_label = f"after ({record['after_commit']})" if "after_commit" in record else "after"
     lines = [
         "# `make run` on GunPoint before and after this round's speed work",
         "",
-        "Command: `python benchmarks/make_run_before_after.py --before-src <worktree of 7e87281>/src --seeds 0 1 2`. "
+        "Command: `python benchmarks/make_run_before_after.py --before-src <worktree of 7e87281>/src "
+        f"--after-src <worktree of {record.get('after_commit', 'this checkout')}>/src --seeds 0 1 2`. "
         "Each run: `ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu --seed k`, an empty evaluator "
         "cache, one run at a time on this 2-core machine; wall-clock includes start-up, not the install. "
         "Quality of both sides is scored by today's evaluation with one recipe, the cpu preset's (`before` runs "
         "re-scored with `ncvqvae evaluate` after their config's evaluation section is set to it).",
         "",
-        "| | before (7e87281) | after | after / before |",
+        f"| | before (7e87281) | {after_label} | after / before |",
         "|---|---:|---:|---:|",
     ]
     for key in ("wall_s", *STAGES):
