@@ -117,6 +117,9 @@ def main() -> None:
                              "measurement fixed while this checkout changes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--runs", type=Path, default=Path("runs/make_run"))
+    parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE",
+                        help="also run the after code with one --set KEY=VALUE, as side NAME (repeatable): "
+                             "which change of the after code moved a figure")
     parser.add_argument("--rescore", action="store_true",
                         help="score the finished `before` runs again (today's recipe) instead of running anything")
     args = parser.parse_args()
@@ -131,13 +134,17 @@ def main() -> None:
             _save(record, f"before/seed{seed}")
         write_summary(record)
         return
+    variants = dict(v.split("=", 1) for v in args.variant)
+    record.setdefault("variants", {}).update(variants)
+    sides = [("before", args.before_src.resolve(), ()), ("after", after, ())]
+    sides += [(name, after, ("--set", setting)) for name, setting in variants.items()]
     for seed in args.seeds:
-        for side, src in (("before", args.before_src.resolve()), ("after", after)):
+        for side, src, extra in sides:
             key = f"{side}/seed{seed}"
             if key in record:
                 continue
             out = args.runs / side / f"seed{seed}"
-            entry, timing = timed_run(src, seed, out)
+            entry, timing = timed_run(src, seed, out, extra)
             if side == "before":
                 _score_before(args.runs, seed, entry, after)
             else:
@@ -153,40 +160,58 @@ def _stats(values: list[float]) -> tuple[float, float]:
 
 
 def write_summary(record: dict) -> None:
-    sides = {side: [v for k, v in record.items() if k.startswith(side + "/")] for side in ("before", "after")}
+    variants = record.get("variants", {})
+    names = ["before", "after", *variants]
+    sides = {side: [v for k, v in record.items() if k.startswith(side + "/")] for side in names}
     after_label = f"after ({record['after_commit']})" if "after_commit" in record else "after"
+    others = [name for name in names[1:] if sides[name]]
+    labels = {"after": after_label, **{name: f"{name} (after, `--set {variants[name]}`)" for name in variants}}
     lines = [
         "# `make run` on GunPoint before and after this round's speed work",
         "",
         "Command: `python benchmarks/make_run_before_after.py --before-src <worktree of 7e87281>/src "
-        f"--after-src <worktree of {record.get('after_commit', 'this checkout')}>/src --seeds 0 1 2`. "
+        f"--after-src <worktree of {record.get('after_commit', 'this checkout')}>/src --seeds 0 1 2"
+        + "".join(f" --variant {name}={setting}" for name, setting in variants.items()) + "`. "
         "Each run: `ncvqvae run --dataset GunPoint --ssl barlowtwins --preset cpu --seed k`, an empty evaluator "
         "cache, one run at a time on this 2-core machine; wall-clock includes start-up, not the install. "
         "Quality of both sides is scored by today's evaluation with one recipe, the cpu preset's (`before` runs "
         "re-scored with `ncvqvae evaluate` after their config's evaluation section is set to it).",
         "",
-        f"| | before (7e87281) | {after_label} | after / before |",
-        "|---|---:|---:|---:|",
+        "| | before (7e87281) | " + " | ".join(f"{labels[n]} | {n} / before" for n in others) + " |",
+        "|---|---:|" + "---:|---:|" * len(others),
     ]
     for key in ("wall_s", *STAGES):
-        b, a = [v[key] for v in sides["before"] if v.get(key)], [v[key] for v in sides["after"] if v.get(key)]
-        if b and a:
-            (mb, sb), (ma, sa) = _stats(b), _stats(a)
-            lines.append(f"| {key} | {mb:.0f} ± {sb:.0f} | {ma:.0f} ± {sa:.0f} | {ma / mb:.2f} |")
-    lines += ["", "| quality (mean ± std over seeds) | before | after | no worse? |", "|---|---:|---:|---|"]
+        b = [v[key] for v in sides["before"] if v.get(key)]
+        cells = []
+        for name in others:
+            a = [v[key] for v in sides[name] if v.get(key)]
+            if b and a:
+                (mb, _), (ma, sa) = _stats(b), _stats(a)
+                cells.append(f"{ma:.0f} ± {sa:.0f} | {ma / mb:.2f}")
+            else:
+                cells.append("- | -")
+        if b:
+            mb, sb = _stats(b)
+            lines.append(f"| {key} | {mb:.0f} ± {sb:.0f} | " + " | ".join(cells) + " |")
+    lines += ["", "| quality (mean ± std over seeds) | before | " + " | ".join(f"{n} | no worse?" for n in others) + " |",
+              "|---|---:|" + "---:|---|" * len(others)]
     lower_better = {"fid_ratio", "rocket_fid_ratio", "near_copy_rate"}
     for key in QUALITY:
-        b, a = [v[key] for v in sides["before"]], [v[key] for v in sides["after"]]
-        if not b or not a:
+        b = [v[key] for v in sides["before"]]
+        if not b:
             continue
-        (mb, sb), (ma, sa) = _stats(b), _stats(a)
-        better = ma <= mb + sb if key in lower_better else ma >= mb - sb
-        lines.append(f"| {key} ({'lower' if key in lower_better else 'higher'} is better) | {mb:.3f} ± {sb:.3f} | {ma:.3f} ± {sa:.3f} | {'yes' if better else 'no'} |")
-    lines += ["", f"Seeds: before {len(sides['before'])}, after {len(sides['after'])}. "
-              "'No worse': the after-mean lies within one before-std of the before-mean, or better."]
+        mb, sb = _stats(b)
+        cells = []
+        for name in others:
+            ma, sa = _stats([v[key] for v in sides[name]])
+            better = ma <= mb + sb if key in lower_better else ma >= mb - sb
+            cells.append(f"{ma:.3f} ± {sa:.3f} | {'yes' if better else 'no'}")
+        direction = "lower" if key in lower_better else "higher"
+        lines.append(f"| {key} ({direction} is better) | {mb:.3f} ± {sb:.3f} | " + " | ".join(cells) + " |")
+    counts = ", ".join(f"{n} {len(sides[n])}" for n in ["before", *others])
+    lines += ["", f"Seeds: {counts}. 'No worse': the mean lies within one before-std of the before-mean, or better."]
     (HERE / "results" / "make_run_GunPoint.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
-
 
 if __name__ == "__main__":
     main()
