@@ -2,16 +2,18 @@
 work, over seeds: time per stage, and quality measured by today's evaluation.
 
     git worktree add ../before 7e87281      # the code before
-    python benchmarks/make_run_before_after.py --before-src ../before/src --seeds 0 1 2
-
-(``--after-src ../after/src``, a worktree of the commit measured, leaves this checkout
-free to change while the runs go on.)
+    git worktree add --detach ../after HEAD # the code after, fixed while this checkout changes
+    python benchmarks/make_run_before_after.py --before-src ../before/src --after-src ../after/src \
+        --seeds 0 1 2 --variant stem_full=tokenizer.stem=full
 
 For each seed, the command `make run` runs (with --seed) is run by the code at
-``--before-src`` and by this checkout, one after the other, each with an empty evaluator
-cache as on a fresh clone; wall-clock time includes start-up. The "before" runs are then
-re-scored with ``ncvqvae evaluate`` from this checkout, so that both sides are measured by
-the same metrics (matched-count FID and its floor, CAS by one recipe, near-copies).
+``--before-src``, by the code at ``--after-src`` (default: this checkout) and by that code
+once more for each ``--variant NAME=KEY=VALUE`` (one ``--set``, its own column: which
+change of the after code moved a figure), one after the other, each with an empty
+evaluator cache as on a fresh clone; wall-clock time includes start-up. The "before" runs
+are then re-scored with ``ncvqvae evaluate`` by the after code, so that every side is
+measured by the same metrics (matched-count FID and its floor, CAS by one recipe,
+near-copies).
 Results accumulate in ``benchmarks/results/make_run_GunPoint.json`` (a later call skips
 what is there) and are summarised in ``make_run_GunPoint.md``; ``--rescore`` scores the
 finished `before` runs again without running anything.
@@ -212,6 +214,7 @@ def write_summary(record: dict) -> None:
     lines += ["", f"Seeds: {counts}. 'No worse': the mean lies within one before-std of the before-mean, or better."]
     (HERE / "results" / "make_run_GunPoint.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
+
 
 if __name__ == "__main__":
     main()
