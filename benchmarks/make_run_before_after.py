@@ -18,9 +18,10 @@ Results accumulate in ``benchmarks/results/make_run_GunPoint.json`` (a later cal
 what is there) and are summarised in ``make_run_GunPoint.md``; ``--rescore`` scores the
 finished `before` runs again without running anything, ``--summarize`` only rewrites the
 summary. ``--seeds 3 4 5 --sides after stem_full`` adds seeds to a paired question between
-the after code and a variant without running the old code again; the summary then compares
-times over the seeds where all sides alternated, and quality over every seed, with a paired
-table (differences, seeds where the second side is better, paired t-test).
+the after code and a variant without running the old code again; the summary compares
+times over the seeds the `before` side ran (a seed's runs share one machine), quality over
+every seed, and each pair of sides seed by seed (differences, seeds where the second side
+is better, paired t-test). The json records each invocation's arguments.
 """
 
 from __future__ import annotations
@@ -143,14 +144,13 @@ def main() -> None:
     if after is not None:
         record["after_commit"] = subprocess.run(["git", "-C", str(after), "rev-parse", "--short", "HEAD"],
                                                 capture_output=True, text=True, check=True).stdout.strip()
-    if not args.rescore:
-        record.setdefault("invocations", []).append(" ".join(sys.argv[1:]))
     if args.rescore:
         for seed in args.seeds:
             _score_before(args.runs, seed, record[f"before/seed{seed}"], after)
             _save(record, f"before/seed{seed}")
         write_summary(record)
         return
+    record.setdefault("invocations", []).append(" ".join(sys.argv[1:]))
     variants = dict(v.split("=", 1) for v in args.variant)
     record.setdefault("variants", {}).update(variants)
     variants = record["variants"]
