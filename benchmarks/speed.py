@@ -92,16 +92,19 @@ def _paper():  # noqa: ANN202
 
 
 def _ours_workload(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true",  # noqa: ANN202
-                   compiled: bool = False, contiguous: bool = False):
+                   compiled: bool = False, contiguous: bool = False, keep_memory: bool = True):
     """(the function one timed step runs, parameters it trains or uses). With
     ``precision`` bf16-mixed the forward passes and the prior's decoding run under autocast
     as a run's Trainer and sampler would run them (backward follows the forward's types);
     with ``compiled`` the prior's transformer is compiled as ``trainer.compile`` does; with
     ``contiguous`` stage 1's convolutions are turned back from the channels-last layout
-    they are built in (``layout_speed.py`` times the two)."""
+    they are built in (``layout_speed.py`` times the two). ``keep_memory`` has glibc keep
+    freed memory for reuse as every run of ours does (``ncvqvae.host_memory``;
+    ``host_memory_speed.py`` times the two)."""
     import torch
 
     from ncvqvae.data.augment import build_augmentation
+    from ncvqvae.host_memory import keep_freed_memory
     from ncvqvae.model.trained import tokenize_series
     from ncvqvae.precision import mixed_precision
     from ncvqvae.prior.build import build_prior, compile_transformers
@@ -110,6 +113,8 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
     from ncvqvae.training.optim import build_adamw
 
     torch.set_num_threads(THREADS)
+    if keep_memory:
+        keep_freed_memory()  # as open_run, build_trainer and TrainedModel do
     torch.manual_seed(0)
     paper = _paper()
     x = torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(0))

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from ncvqvae.config import RunConfig, from_saved
 from ncvqvae.data.standardize import Standardizer
 from ncvqvae.errors import CheckpointError, ConfigError, DataError
+from ncvqvae.host_memory import keep_freed_memory
 from ncvqvae.model.export import load_export
 from ncvqvae.precision import mixed_precision
 from ncvqvae.prior.build import Prior, build_prior, compile_transformers
@@ -115,6 +116,9 @@ class TrainedModel:
     gumbel_temperature: float = 4.0
     token_temperature: float = 1.0
     precision: str = "32-true"
+
+    def __post_init__(self) -> None:
+        keep_freed_memory()  # sampling and encoding reuse their buffers (host_memory)
 
     @property
     def device(self) -> torch.device:
