@@ -15,7 +15,8 @@ are then re-scored with ``ncvqvae evaluate`` by the after code, so that every si
 measured by the same metrics (matched-count FID and its floor, CAS by one recipe,
 near-copies).
 Results accumulate in ``benchmarks/results/make_run_GunPoint.json`` (a later call skips
-what is there) and are summarised in ``make_run_GunPoint.md``; ``--rescore`` scores the
+what is there) and are summarised in ``make_run_GunPoint.md`` (``--results`` names another json,
+its summary beside it, for a question of its own); ``--rescore`` scores the
 finished `before` runs again without running anything, ``--summarize`` only rewrites the
 summary. ``--seeds 3 4 5 --sides after stem_full`` adds seeds to a paired question between
 the after code and a variant without running the old code again; the summary compares
@@ -111,8 +112,8 @@ def _score_before(runs: Path, seed: int, entry: dict, src: Path | None = None) -
     entry.update(figures(scored))
 
 
-def _save(record: dict, key: str) -> None:
-    RESULTS.write_text(json.dumps(record, indent=2))  # entry by entry: a stopped run keeps what it has
+def _save(record: dict, key: str, path: Path) -> None:
+    path.write_text(json.dumps(record, indent=2))  # entry by entry: a stopped run keeps what it has
     print(key, json.dumps(record[key]), flush=True)
 
 
@@ -124,6 +125,8 @@ def main() -> None:
                         help="the code after (default: this checkout); a worktree of a commit keeps the "
                              "measurement fixed while this checkout changes")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="the json results accumulate in; the .md summary is written beside it")
     parser.add_argument("--runs", type=Path, default=Path("runs/make_run"))
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE",
                         help="also run the after code with one --set KEY=VALUE, as side NAME (repeatable): "
@@ -136,9 +139,9 @@ def main() -> None:
     parser.add_argument("--rescore", action="store_true",
                         help="score the finished `before` runs again (today's recipe) instead of running anything")
     args = parser.parse_args()
-    record = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
+    record = json.loads(args.results.read_text()) if args.results.is_file() else {}
     if args.summarize:
-        write_summary(record)
+        write_summary(record, args.results.with_suffix(".md"))
         return
     after = args.after_src.resolve() if args.after_src else None
     if after is not None:
@@ -147,8 +150,8 @@ def main() -> None:
     if args.rescore:
         for seed in args.seeds:
             _score_before(args.runs, seed, record[f"before/seed{seed}"], after)
-            _save(record, f"before/seed{seed}")
-        write_summary(record)
+            _save(record, f"before/seed{seed}", args.results)
+        write_summary(record, args.results.with_suffix(".md"))
         return
     record.setdefault("invocations", []).append(" ".join(sys.argv[1:]))
     variants = dict(v.split("=", 1) for v in args.variant)
@@ -177,8 +180,8 @@ def main() -> None:
                 entry["metrics_s"] = timing.get("metrics_s")
                 entry["commit"] = record.get("after_commit")
             record[key] = entry
-            _save(record, key)
-    write_summary(record)
+            _save(record, key, args.results)
+    write_summary(record, args.results.with_suffix(".md"))
 
 
 def _stats(values: list[float]) -> tuple[float, float]:
@@ -209,7 +212,7 @@ def paired_lines(record: dict, pairs: list[tuple[str, str]]) -> list[str]:
     return lines
 
 
-def write_summary(record: dict) -> None:
+def write_summary(record: dict, path: Path) -> None:
     variants = record.get("variants", {})
     names = ["before", "after", *variants]
     sides = {side: [v for k, v in record.items() if k.startswith(side + "/")] for side in names}
@@ -277,7 +280,7 @@ def write_summary(record: dict) -> None:
     counts = ", ".join(f"{n} {len(sides[n])}" for n in ["before", *others])
     lines += ["", f"Seeds: {counts}. 'No worse': the mean lies within one before-std of the before-mean, or better."]
     lines += paired_lines(record, [(a, b) for a in ["before", "after"] for b in others if b != a])
-    (HERE / "results" / "make_run_GunPoint.md").write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -320,6 +320,9 @@ def main() -> None:
     parser.add_argument("--passes", type=int, default=3)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--modes", nargs="+", choices=sorted({r[1] for r in ROWS}),
+                        help="only the rows of these workloads (e.g. sample_uncond sample_cond after a change to "
+                             "sampling alone); write them to their own --out folder, not over the full table")
     parser.add_argument("--resume", action="store_true",
                         help="keep the rows the csv already holds from a stopped run of the same kind")
     parser.add_argument("--precision", choices=("32-true", "bf16-mixed"), default="32-true",
@@ -346,11 +349,14 @@ def main() -> None:
     settings = args.reference_matmul_precision if side_by_side else ["highest"]
     kept = len(rows)
     for length in args.lengths:
-        if side_by_side and any((what, length, m) not in done for what, *_ in ROWS for m in settings):
+        if side_by_side and any((what, length, m) not in done for what, mode, *_ in ROWS for m in settings
+                                if not args.modes or mode in args.modes):
             # Their stage 2 loads the stage-1 weights this saves, under one name for every
             # length, and their encoder's depth follows L: save again for each length.
             theirs("stage1_barlowtwins_save", length)
         for what, mode, recorded_name, batch, target in ROWS:
+            if args.modes and mode not in args.modes:
+                continue
             if args.compile and mode.startswith("stage1"):
                 continue  # trainer.compile compiles the prior only
             todo = [m for m in settings if (what, length, m) not in done]
@@ -373,7 +379,8 @@ def main() -> None:
         f"Command: `REF_DIR=... REF_PYTHON=... python benchmarks/speed.py --lengths {' '.join(map(str, args.lengths))} --passes {args.passes}"
         f"{' --precision bf16-mixed' if bf16 else ''}"
         f"{' --reference-matmul-precision ' + ' '.join(settings) if settings != ['highest'] else ''}"
-        f"{' --compile' if args.compile else ''}`; "
+        f"{' --compile' if args.compile else ''}"
+        f"{' --modes ' + ' '.join(args.modes) + ' --out ' + str(args.out) if args.modes else ''}`; "
         f"{THREADS} threads; {'bf16' if bf16 else 'fp32'} matmul {gflops:.0f} GFLOP/s (the roofline's ceiling). "
         + ("Ours runs in bf16 mixed precision, theirs in float32 as published. " if bf16 else "")
         + ("Ours with trainer.compile (its prior's transformer compiled; the first call, which compiles, is not "
@@ -407,14 +414,17 @@ def main() -> None:
               "encoder's total stride so that the decoder lands on the STFT's width without interpolating, "
               "theirs rounds each stride-2 halving down and interpolates back, so ours keeps 9 latent frames "
               "to their 8 at L = 140 (45 tokens to 40) and 16 to 15 at L = 500; the rest is our decoder's "
-              "3x3 input convolution and our encoder's 1x1 output one.",
-              "", f"\"{STEP_AS_TRAINED}\" has no target and does not compare like with like: our training "
-              "tokenizes the training split once and feeds the prior token batches, theirs runs the frozen "
-              "encoder on every raw batch; it is what one step of each code's own training costs."]
+              "3x3 input convolution and our encoder's 1x1 output one."]
+    if any(r["what"] == STEP_AS_TRAINED for r in rows):
+        lines += ["", f"\"{STEP_AS_TRAINED}\" has no target and does not compare like with like: our training "
+                  "tokenizes the training split once and feeds the prior token batches, theirs runs the frozen "
+                  "encoder on every raw batch; it is what one step of each code's own training costs."]
     if not args.no_profile:
         length = args.lengths[0]
         for title, mode, batch in (("stage-1 step (Barlow Twins, batch 128, 3 steps)", "stage1_barlowtwins", 128),
                                    ("unconditional sampling (256 series, T = 10, decoding included)", "sample_uncond", 256)):
+            if args.modes and mode not in args.modes:
+                continue
             lines += ["", f"Profile of our {title}, L = {length}:", "", "```", _fresh(profile, mode, length, batch, args.precision), "```"]
     (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
