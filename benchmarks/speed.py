@@ -92,15 +92,15 @@ def _paper():  # noqa: ANN202
 
 
 def _ours_workload(mode: str, length: int, batch: int, guidance: float, precision: str = "32-true",  # noqa: ANN202
-                   compiled: bool = False, contiguous: bool = False, keep_memory: bool = True):
+                   compiled: bool = False, contiguous: bool = False, keep_memory: bool | None = None):
     """(the function one timed step runs, parameters it trains or uses). With
     ``precision`` bf16-mixed the forward passes and the prior's decoding run under autocast
     as a run's Trainer and sampler would run them (backward follows the forward's types);
     with ``compiled`` the prior's transformer is compiled as ``trainer.compile`` does; with
     ``contiguous`` stage 1's convolutions are turned back from the channels-last layout
     they are built in (``layout_speed.py`` times the two). ``keep_memory`` has glibc keep
-    freed memory for reuse as every run of ours does (``ncvqvae.host_memory``;
-    ``host_memory_speed.py`` times the two)."""
+    freed memory for reuse (``ncvqvae.host_memory``; ``host_memory_speed.py`` times the
+    two); None, as a run does: for sampling (a TrainedModel's work), not for training."""
     import torch
 
     from ncvqvae.data.augment import build_augmentation
@@ -113,8 +113,8 @@ def _ours_workload(mode: str, length: int, batch: int, guidance: float, precisio
     from ncvqvae.training.optim import build_adamw
 
     torch.set_num_threads(THREADS)
-    if keep_memory:
-        keep_freed_memory()  # as open_run, build_trainer and TrainedModel do
+    if keep_memory or (keep_memory is None and mode.startswith("sample")):
+        keep_freed_memory()
     torch.manual_seed(0)
     paper = _paper()
     x = torch.randn(batch, 1, length, generator=torch.Generator().manual_seed(0))

@@ -10,7 +10,9 @@ step, 213,000 a sampling call of 256 series. Keeping freed memory in the heap fo
 as torch's own GPU allocator does and as PyTorch's CPU tuning guide gets by preloading
 jemalloc or tcmalloc, removes 97% to 100% of them; sampling runs 1.18x faster for it on
 2 cores, training steps as fast as before (``benchmarks/results/host_memory_cpu.md``
-measures both ways side by side).
+measures both ways side by side). A trained model (sampling, encoding, evaluation) turns it
+on; training does not: there it did not pay, and the one whole ``make run`` measured with
+it on for training as well ran its training stages slower.
 
 Allocations above 32 MiB, glibc's largest mmap threshold, still go to ``mmap``: the
 Barlow Twins cross-correlation and the projector's gradients are 64 MiB each (its step

@@ -45,7 +45,6 @@ from ncvqvae.evaluation.tokens import (
     fraction_used,
     perplexity,
 )
-from ncvqvae.host_memory import keep_freed_memory
 from ncvqvae.model.export import load_export
 from ncvqvae.model.trained import TrainedModel, load_prior, load_tokenizer, tokenize_series
 from ncvqvae.prior.sampling import sample_tokens
@@ -108,7 +107,6 @@ def open_run(
     create or continue the run folder. ``command`` is the command line that made the run,
     recorded for the report."""
     check_accelerator(config.trainer)
-    keep_freed_memory()
     data = data if data is not None else load_data(config)
     if is_main_process():
         for note in data_warnings(data):

@@ -118,7 +118,10 @@ class TrainedModel:
     precision: str = "32-true"
 
     def __post_init__(self) -> None:
-        keep_freed_memory()  # sampling and encoding reuse their buffers (host_memory)
+        # Sampling and encoding reuse their buffers (host_memory). A run builds this
+        # after training, so its training stages keep glibc's defaults: kept memory paid
+        # for sampling only, and one whole-run pair left the training stages slower.
+        keep_freed_memory()
 
     @property
     def device(self) -> torch.device:

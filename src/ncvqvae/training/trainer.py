@@ -23,7 +23,6 @@ from lightning.pytorch.loggers import CSVLogger
 
 from ncvqvae.config import OptimConfig, TrainerConfig
 from ncvqvae.errors import CheckpointError
-from ncvqvae.host_memory import keep_freed_memory
 from ncvqvae.training.progress import StageProgressBar
 from ncvqvae.training.selection import best_checkpoint
 
@@ -287,7 +286,6 @@ def build_trainer(
     which validation, the checkpoints and the end of training use."""
 
     quiet_lightning()
-    keep_freed_memory()
     torch.set_float32_matmul_precision(config.matmul_precision)
     run_dir = Path(run_dir)
     set_aside_previous_log(run_dir, stage)
